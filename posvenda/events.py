@@ -1,0 +1,41 @@
+"""Domain events, dispatched by one explicit function (no Django signals).
+
+Apps register handlers with ``subscribe("order_recorded", handler)`` in their AppConfig.ready();
+services call ``emit(...)`` after their write. Handlers run after the transaction commits, so a
+rolled-back write never triggers follow-up work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_CREATED = "customer_created"
+CUSTOMER_UPDATED = "customer_updated"
+ORDER_RECORDED = "order_recorded"
+CONTRACT_CHANGED = "contract_changed"
+INTERACTION_ADDED = "interaction_added"
+
+Handler = Callable[..., None]
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+
+
+def subscribe(event: str, handler: Handler) -> None:
+    if handler not in _handlers[event]:
+        _handlers[event].append(handler)
+
+
+def unsubscribe(event: str, handler: Handler) -> None:
+    if handler in _handlers[event]:
+        _handlers[event].remove(handler)
+
+
+def emit(event: str, **payload: Any) -> None:
+    for handler in list(_handlers.get(event, ())):
+        transaction.on_commit(lambda h=handler: h(event=event, **payload))
