@@ -16,3 +16,4 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+WHITENOISE_USE_FINDERS = True
