@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "anymail",
     "posvenda",
     "customers",
+    "messaging",
+    "funnel",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,8 @@ urlpatterns = [
     path("accounts/api-token/", views.api_token, name="api_token"),
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
+    path("funnel/", include("funnel.urls")),
+    path("messaging/", include("messaging.urls")),
     path("api/v1/", include("posvenda.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
