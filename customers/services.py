@@ -315,3 +315,146 @@ def consent_record(
     consent.full_clean()
     consent.save()
     return consent
+
+
+# --- Upserts that write nothing on a replay, and the remaining deletes (used by the REST API). ---
+
+
+def _changed_fields(instance: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``fields`` whose value differs from what ``instance`` holds (relations by pk)."""
+    changed: dict[str, Any] = {}
+    for key, value in fields.items():
+        field = instance._meta.get_field(key)
+        current = getattr(instance, field.attname)
+        new = getattr(value, "pk", value) if field.is_relation else value
+        if current != new:
+            changed[key] = value
+    return changed
+
+
+def _require_external_id(external_id: str) -> str:
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationError({"external_id": [_("External ID is required.")]})
+    return external_id
+
+
+@transaction.atomic
+def customer_sync_by_external_id(
+    *, actor: AbstractBaseUser | None, external_id: str, tags: Iterable[str] | None = None, **fields: Any
+) -> tuple[Customer, str]:
+    """Create or update the customer with this external id; returns (customer, outcome).
+
+    outcome is "created", "updated" or "unchanged": replaying the same data writes nothing, so
+    integrations can resend freely without bumping updated_at or emitting events.
+    """
+    external_id = _require_external_id(external_id)
+    fields.pop("external_id", None)
+    customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
+    if customer is None:
+        if not fields.get("name"):
+            raise ValidationError({"name": [_("This field is required.")]})
+        return customer_create(actor=actor, external_id=external_id, tags=tags, **fields), "created"
+    if actor is not None and not roles.can_edit_customer(actor, customer):
+        raise PermissionDenied(_("You can only edit the customers you own."))
+    cleaned = _clean_customer_fields(fields, kind=fields.get("kind", customer.kind))
+    changed = _changed_fields(customer, cleaned)
+    new_tags = None
+    if tags is not None:
+        names = {t.strip() for t in tags if t and t.strip()}
+        if names != set(customer.tags.values_list("name", flat=True)):
+            new_tags = names
+    if not changed and new_tags is None:
+        return customer, "unchanged"
+    return customer_update(actor=actor, customer=customer, tags=new_tags, **changed), "updated"
+
+
+@transaction.atomic
+def order_sync_by_external_id(
+    *, actor: AbstractBaseUser | None, external_id: str, customer: Customer | None = None, **fields: Any
+) -> tuple[Order, str]:
+    """Create or update the order with this external id; returns (order, "created"|"updated"|"unchanged")."""
+    external_id = _require_external_id(external_id)
+    fields.pop("external_id", None)
+    order = Order.objects.select_for_update().filter(external_id=external_id).first()
+    if order is None:
+        errors = {key: [_("This field is required.")] for key in ("amount",) if fields.get(key) is None}
+        if customer is None:
+            errors["customer"] = [_("This field is required.")]
+        if errors:
+            raise ValidationError(errors)
+        return order_record(actor=actor, customer=customer, external_id=external_id, **fields), "created"
+    if customer is not None and customer.pk != order.customer_id:
+        raise ValidationError({"customer": [_("An order cannot be moved to another customer.")]})
+    _require_can_work(actor, order.customer)
+    changed = _changed_fields(order, fields)
+    if not changed:
+        return order, "unchanged"
+    return order_update(actor=actor, order=order, **changed), "updated"
+
+
+@transaction.atomic
+def contract_sync_by_external_id(
+    *, actor: AbstractBaseUser | None, external_id: str, customer: Customer | None = None, **fields: Any
+) -> tuple[Contract, str]:
+    """Create or update the contract with this external id; returns (contract, "created"|"updated"|"unchanged")."""
+    external_id = _require_external_id(external_id)
+    fields.pop("external_id", None)
+    contract = Contract.objects.select_for_update().filter(external_id=external_id).first()
+    if contract is None:
+        errors = {key: [_("This field is required.")] for key in ("started_at",) if fields.get(key) is None}
+        if customer is None:
+            errors["customer"] = [_("This field is required.")]
+        if errors:
+            raise ValidationError(errors)
+        return contract_create(actor=actor, customer=customer, external_id=external_id, **fields), "created"
+    if customer is not None and customer.pk != contract.customer_id:
+        raise ValidationError({"customer": [_("A contract cannot be moved to another customer.")]})
+    _require_can_work(actor, contract.customer)
+    changed = _changed_fields(contract, fields)
+    if not changed:
+        return contract, "unchanged"
+    return contract_update(actor=actor, contract=contract, **changed), "updated"
+
+
+@transaction.atomic
+def contact_delete(*, actor: AbstractBaseUser | None, contact: Contact) -> None:
+    _require_can_work(actor, contact.customer)
+    contact.delete()
+
+
+@transaction.atomic
+def order_delete(*, actor: AbstractBaseUser | None, order: Order) -> None:
+    _require_can_work(actor, order.customer)
+    order.delete()
+
+
+@transaction.atomic
+def contract_delete(*, actor: AbstractBaseUser | None, contract: Contract) -> None:
+    _require_can_work(actor, contract.customer)
+    contract.delete()
+
+
+INTERACTION_EDITABLE_FIELDS = ("kind", "subject", "body", "happened_at")
+
+
+@transaction.atomic
+def interaction_update(*, actor: AbstractBaseUser | None, interaction: Interaction, **fields: Any) -> Interaction:
+    """Correct a timeline entry; the author and the customer stay as recorded."""
+    unknown = set(fields) - set(INTERACTION_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown interaction fields: {sorted(unknown)}")
+    _require_can_work(actor, interaction.customer)
+    for key in ("subject", "body"):
+        if key in fields:
+            fields[key] = (fields[key] or "").strip()
+    for key, value in fields.items():
+        setattr(interaction, key, value)
+    _save_validated(interaction)
+    return interaction
+
+
+@transaction.atomic
+def interaction_delete(*, actor: AbstractBaseUser | None, interaction: Interaction) -> None:
+    _require_can_work(actor, interaction.customer)
+    interaction.delete()
