@@ -201,7 +201,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "CustomerKindEnum": "customers.api.enums.CustomerKind",
+        "InteractionKindEnum": "customers.api.enums.InteractionKind",
+        "OrderStatusEnum": "customers.api.enums.OrderStatus",
+        "ContractStatusEnum": "customers.api.enums.ContractStatus",
+        "OrderChannelEnum": "customers.api.enums.OrderChannel",
+        "ConsentChannelEnum": "customers.api.enums.ConsentChannel",
+    },
 }
 
 # --- Security (tightened further in production by the deploy settings of issue 9)

@@ -3,7 +3,15 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from customers.api import views as customer_views
+
 router = DefaultRouter()
+router.register("customers", customer_views.CustomerViewSet, basename="customer")
+router.register("contacts", customer_views.ContactViewSet, basename="contact")
+router.register("orders", customer_views.OrderViewSet, basename="order")
+router.register("contracts", customer_views.ContractViewSet, basename="contract")
+router.register("interactions", customer_views.InteractionViewSet, basename="interaction")
+router.register("consents", customer_views.ConsentViewSet, basename="consent")
 
 urlpatterns = [
     path("", include(router.urls)),
