@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("n", type=int, help="number of customers")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--token-only", action="store_true", help="only ensure the bench users; print the token")
     args = parser.parse_args()
     if "bench" not in args.database_url.rsplit("/", 1)[-1]:
         sys.exit("refusing to TRUNCATE a database whose name does not contain 'bench'")
@@ -214,6 +215,9 @@ def main() -> None:
     started = time.monotonic()
     call_command("migrate", verbosity=0)
     user_ids, token = ensure_users()
+    if args.token_only:
+        print(f"token {token}")
+        return
     reset_tables()
     print(f"generating {args.n:,} customers into {args.database_url}", flush=True)
     copy_customers(args.n, user_ids=user_ids, seed=args.seed)

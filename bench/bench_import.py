@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Time Posvenda's customer importer against a raw COPY of the same CSV file, in one run.
+
+    .venv/bin/python bench/bench_import.py                 # 100,000 rows, see bench/README.md
+    .venv/bin/python bench/bench_import.py --rows 20000    # a quicker run
+
+1. (Re)creates the dedicated database (posvenda_bench_import by default), applies the migrations
+   and creates the bench users that own the generated customers.
+2. Generates the CSV with gen_customers_csv.py (unless --csv names an existing file).
+3. Times customers.importer on that file into the empty customers table, with full validation.
+4. Times `COPY … FROM STDIN (FORMAT csv, HEADER)` of the same file into a bare table with the same
+   columns and no constraints or indexes: the ceiling for loading this file into PostgreSQL.
+Prints rows/s for both and the ratio, and appends one line to bench/out/results.tsv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/posvenda_bench_import"
+RESULTS = ROOT / "bench" / "out" / "results.tsv"
+RAW_TABLE = "bench_raw_customers"
+
+
+def reset_database(url: str) -> None:
+    import psycopg2
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        sys.exit("refusing to drop a database whose name does not contain 'bench'")
+    conn = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+    os.environ["DEBUG"] = "0"  # DEBUG would keep every query in memory
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "posvenda.settings")
+    import django
+
+    django.setup()
+
+
+def run_importer(path: Path) -> dict[str, object]:
+    """Call the importer the way the import command does; returns its counters."""
+    from customers import importer
+
+    result = importer.import_path(path, kind="customers", actor=None)
+    return {k: getattr(result, k) for k in ("created", "updated", "unchanged", "errors") if hasattr(result, k)}
+
+
+def raw_copy(path: Path) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        cursor.execute(
+            f"CREATE TABLE {RAW_TABLE} (external_id text, kind text, name text, document text, email text, "
+            "phone text, owner text, segment text, tags text, plan text, mrr numeric(12, 2))"
+        )
+        with path.open("r", encoding="utf-8") as fh:
+            cursor.cursor.copy_expert(f"COPY {RAW_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)", fh)
+        cursor.execute(f"SELECT count(*) FROM {RAW_TABLE}")
+        return cursor.fetchone()[0]
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--csv", type=Path, help="an existing customers CSV (default: generate one)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB))
+    args = parser.parse_args()
+
+    path = args.csv or ROOT / "bench" / "data" / f"customers_{args.rows}.csv"
+    if args.csv is None and (not path.exists() or count_lines(path) != args.rows):
+        from bench.gen_customers_csv import write_csv
+
+        print(f"generating {args.rows:,} rows into {path}", flush=True)
+        write_csv(args.rows, path)
+    rows = count_lines(path)
+
+    print(f"resetting {args.database_url} and applying migrations", flush=True)
+    reset_database(args.database_url)
+    setup_django(args.database_url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from bench.gen_db import ensure_users
+    from customers.models import Customer
+
+    ensure_users()
+
+    print(f"importer: {rows:,} rows from {path}", flush=True)
+    started = time.perf_counter()
+    counters = run_importer(path)
+    importer_s = time.perf_counter() - started
+    imported = Customer.objects.count()
+    print(f"  {importer_s:.2f} s, {rows / importer_s:,.0f} rows/s; {imported:,} customers in the table; {counters}")
+
+    print(f"raw COPY of the same file into {RAW_TABLE}", flush=True)
+    started = time.perf_counter()
+    copied = raw_copy(path)
+    copy_s = time.perf_counter() - started
+    print(f"  {copy_s:.2f} s, {rows / copy_s:,.0f} rows/s; {copied:,} rows in the table")
+
+    importer_rate, copy_rate = rows / importer_s, rows / copy_s
+    ratio = importer_rate / copy_rate
+    print(f"importer {importer_rate:,.0f} rows/s | raw COPY {copy_rate:,.0f} rows/s | ratio {ratio:.2f}x")
+    ok = imported == rows and copied == rows
+    print(
+        f"target >= 40,000 rows/s: {'met' if importer_rate >= 40_000 else 'MISSED'}; "
+        f"target >= 0.5x COPY: {'met' if ratio >= 0.5 else 'MISSED'}"
+        + ("" if ok else f"; WARNING: imported {imported} / copied {copied} of {rows} rows")
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(
+            f"{datetime.now().astimezone().isoformat(timespec='seconds')}\timport\trows={rows}\t"
+            f"importer_rows/s={importer_rate:.0f}\tcopy_rows/s={copy_rate:.0f}\tratio={ratio:.3f}\t"
+            f"imported={imported}\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
