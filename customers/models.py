@@ -334,6 +334,8 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Bumped by every progress write; a pending/running job untouched for long has lost its worker.
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
