@@ -60,8 +60,15 @@ def run_importer(path: Path) -> dict[str, object]:
     """Call the importer the way the import command does; returns its counters."""
     from customers import importer
 
-    result = importer.import_path(path, kind="customers", actor=None)
-    return {k: getattr(result, k) for k in ("created", "updated", "unchanged", "errors") if hasattr(result, k)}
+    job = importer.import_path(path, kind="customers", actor=None)
+    return {
+        "status": job.status,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": job.unchanged_count,
+        "errors": job.error_count,
+        "first_errors": job.errors[:3],
+    }
 
 
 def raw_copy(path: Path) -> int:
