@@ -126,12 +126,15 @@ def customer_update(
     if "kind" in fields and "document" not in fields:
         fields["document"] = customer.document
     cleaned = _clean_customer_fields(fields, kind=kind)
+    old_mrr = customer.mrr
     for key, value in cleaned.items():
         setattr(customer, key, value)
     _save_validated(customer)
     if tags is not None:
         customer_set_tags(customer=customer, tags=tags)
     events.emit(events.CUSTOMER_UPDATED, customer_id=customer.pk, fields=sorted(cleaned))
+    if customer.mrr > old_mrr:
+        events.emit(events.PLAN_UPGRADED, customer_id=customer.pk, old_mrr=old_mrr, new_mrr=customer.mrr)
     return customer
 
 
@@ -256,12 +259,15 @@ def contract_update(*, actor: AbstractBaseUser | None, contract: Contract, **fie
     _require_can_work(actor, contract.customer)
     if "external_id" in fields:
         fields["external_id"] = (fields["external_id"] or "").strip() or None
+    old_mrr = contract.mrr
     for key, value in fields.items():
         setattr(contract, key, value)
     if contract.status == Contract.Status.CANCELLED and contract.cancelled_at is None:
         contract.cancelled_at = timezone.localdate()
     _save_validated(contract)
     events.emit(events.CONTRACT_CHANGED, contract_id=contract.pk, customer_id=contract.customer_id)
+    if contract.status == Contract.Status.ACTIVE and contract.mrr > old_mrr:
+        events.emit(events.PLAN_UPGRADED, customer_id=contract.customer_id, old_mrr=old_mrr, new_mrr=contract.mrr)
     return contract
 
 
