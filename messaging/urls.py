@@ -1,5 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
+
+from . import views
 
 app_name = "messaging"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.message_list, name="list"),
+    path("approvals/", views.approval_queue, name="approvals"),
+    path("<int:pk>/", views.message_detail, name="detail"),
+    path("<int:pk>/approve/", views.message_approve, name="approve"),
+    path("<int:pk>/discard/", views.message_discard, name="discard"),
+    # Public, no login: signed per-customer links from every e-mail.
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("p/<str:token>/", views.preferences, name="preferences"),
+    # ESP tracking webhooks (anymail verifies basic auth and signatures), e.g. /messaging/anymail/mailgun/tracking/
+    path("anymail/", include("anymail.urls")),
+]
