@@ -86,6 +86,26 @@ def raw_copy(path: Path) -> int:
         return cursor.fetchone()[0]
 
 
+def schema_copy() -> tuple[int, float]:
+    """COPY the rows the importer wrote into a clone of customers_customer (all its indexes and
+    checks, no foreign keys): how fast PostgreSQL alone can load this data into this schema."""
+    import io
+
+    from django.db import connection
+
+    buf = io.StringIO()
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert("COPY customers_customer TO STDOUT", buf)
+        buf.seek(0)
+        cursor.execute("DROP TABLE IF EXISTS bench_schema_customers")
+        cursor.execute("CREATE TABLE bench_schema_customers (LIKE customers_customer INCLUDING ALL)")
+        started = time.perf_counter()
+        cursor.cursor.copy_expert("COPY bench_schema_customers FROM STDIN", buf)
+        elapsed = time.perf_counter() - started
+        cursor.execute("SELECT count(*) FROM bench_schema_customers")
+        return cursor.fetchone()[0], elapsed
+
+
 def count_lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh) - 1
@@ -130,6 +150,12 @@ def main() -> None:
     copy_s = time.perf_counter() - started
     print(f"  {copy_s:.2f} s, {rows / copy_s:,.0f} rows/s; {copied:,} rows in the table")
 
+    schema_rows, schema_s = schema_copy()
+    print(
+        f"reference: COPY of the imported rows into a clone of customers_customer (its indexes and checks): "
+        f"{schema_s:.2f} s, {schema_rows / schema_s:,.0f} rows/s"
+    )
+
     importer_rate, copy_rate = rows / importer_s, rows / copy_s
     ratio = importer_rate / copy_rate
     print(f"importer {importer_rate:,.0f} rows/s | raw COPY {copy_rate:,.0f} rows/s | ratio {ratio:.2f}x")
@@ -144,7 +170,7 @@ def main() -> None:
         fh.write(
             f"{datetime.now().astimezone().isoformat(timespec='seconds')}\timport\trows={rows}\t"
             f"importer_rows/s={importer_rate:.0f}\tcopy_rows/s={copy_rate:.0f}\tratio={ratio:.3f}\t"
-            f"imported={imported}\n"
+            f"imported={imported}\tschema_copy_rows/s={schema_rows / schema_s:.0f}\tload={os.getloadavg()[0]:.2f}\n"
         )
 
 
