@@ -140,13 +140,17 @@ class CustomerForm(forms.Form):
                 self.add_error("document", exc)
             else:
                 if others.filter(document=number).exists():
-                    self.add_error("document", _("Another customer already has this CPF/CNPJ."))
+                    self.add_error(
+                        "document", ValidationError(_("Another customer already has this CPF/CNPJ."), code="duplicate")
+                    )
         email = (cleaned.get("email") or "").strip().lower()
         if email and others.annotate(email_lower=Lower("email")).filter(email_lower=email).exists():
-            self.add_error("email", _("Another customer already has this e-mail."))
+            self.add_error("email", ValidationError(_("Another customer already has this e-mail."), code="duplicate"))
         external_id = (cleaned.get("external_id") or "").strip()
         if external_id and others.filter(external_id=external_id).exists():
-            self.add_error("external_id", _("Another customer already has this external ID."))
+            self.add_error(
+                "external_id", ValidationError(_("Another customer already has this external ID."), code="duplicate")
+            )
         return cleaned
 
     def _check_owner_not_forced(self) -> None:
@@ -158,7 +162,9 @@ class CustomerForm(forms.Form):
         if self.instance is not None:
             allowed.add(str(self.instance.owner_id or ""))
         if posted not in allowed:
-            self.add_error(None, _("Only a CS manager can reassign a customer's owner."))
+            self.add_error(
+                None, ValidationError(_("Only a CS manager can reassign a customer's owner."), code="owner_forbidden")
+            )
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -196,7 +202,7 @@ class InteractionForm(forms.Form):
     def clean_happened_at(self) -> Any:
         value = self.cleaned_data.get("happened_at")
         if value and value > timezone.now() + timedelta(minutes=5):
-            raise ValidationError(_("An interaction cannot happen in the future."))
+            raise ValidationError(_("An interaction cannot happen in the future."), code="future")
         return value
 
 
@@ -245,7 +251,7 @@ class OrderForm(forms.Form):
     def clean_external_id(self) -> str:
         value = (self.cleaned_data.get("external_id") or "").strip()
         if value and Order.objects.filter(external_id=value).exists():
-            raise ValidationError(_("Another order already has this external ID."))
+            raise ValidationError(_("Another order already has this external ID."), code="duplicate")
         return value
 
 
@@ -266,12 +272,14 @@ class ContractForm(forms.Form):
     def clean_external_id(self) -> str:
         value = (self.cleaned_data.get("external_id") or "").strip()
         if value and Contract.objects.filter(external_id=value).exists():
-            raise ValidationError(_("Another contract already has this external ID."))
+            raise ValidationError(_("Another contract already has this external ID."), code="duplicate")
         return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         start, end = cleaned.get("started_at"), cleaned.get("ends_at")
         if start and end and end < start:
-            self.add_error("ends_at", _("The end date must be on or after the start date."))
+            self.add_error(
+                "ends_at", ValidationError(_("The end date must be on or after the start date."), code="before_start")
+            )
         return cleaned
