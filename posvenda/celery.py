@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "posvenda.settings")
 
@@ -15,4 +16,8 @@ app.conf.beat_schedule = {
         "task": "customers.tasks.fail_stale_imports",
         "schedule": 300.0,
     },
+    "messaging-deliver-pending": {"task": "messaging.tasks.deliver_pending", "schedule": 60.0},
+    "funnel-run-due-steps": {"task": "funnel.tasks.run_due_steps", "schedule": 60.0},
+    "funnel-evaluate-time-rules": {"task": "funnel.tasks.evaluate_time_rules", "schedule": crontab(minute=7)},
+    "funnel-overdue-digest": {"task": "funnel.tasks.send_overdue_digest", "schedule": crontab(hour=8, minute=0)},
 }

@@ -1,0 +1,25 @@
+"""Thin Celery tasks for the funnel beat entries (posvenda/celery.py). Each is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def run_due_steps() -> int:
+    """Every minute: perform the playbook steps that are due, each exactly once."""
+    return services.steps_run_due()
+
+
+@shared_task
+def evaluate_time_rules() -> int:
+    """Hourly: apply the time-based transition rules (days in adoption, no purchase for N days)."""
+    return services.rules_evaluate()
+
+
+@shared_task
+def send_overdue_digest() -> int:
+    """Daily: e-mail each owner their overdue tasks, once per day."""
+    return services.overdue_digest_send()
