@@ -152,6 +152,14 @@ class PlaybookStep(models.Model):
     playbook = models.ForeignKey(Playbook, verbose_name=_("playbook"), on_delete=models.CASCADE, related_name="steps")
     day_offset = models.PositiveIntegerField(_("day"), help_text=_("Days after entering the stage (0 = at once)."))
     action = models.CharField(_("action"), max_length=14, choices=Action.choices)
+    template = models.ForeignKey(
+        "messaging.MessageTemplate",
+        verbose_name=_("message template"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="playbook_steps",
+    )
     task_title = models.CharField(_("task title"), max_length=200, blank=True)
     task_priority = models.CharField(_("task priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     requires_approval = models.BooleanField(
