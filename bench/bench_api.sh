@@ -22,6 +22,7 @@ DEEP_PAGES="${DEEP_PAGES:-60}"
 PORT="${PORT:-8077}"
 REGEN="${REGEN:-0}"
 PY=.venv/bin/python
+WSGI_APP="${WSGI_APP:-posvenda.wsgi:application}"  # another module (e.g. with an experiment) via --pythonpath GUNICORN_ARGS
 
 export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/posvenda_bench}"
 export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/4}"
@@ -50,7 +51,7 @@ TOKEN=$($PY bench/gen_db.py 0 --database-url "$DATABASE_URL" --token-only | tail
 have=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM customers_customer")
 echo "== $have customers in $DB_NAME"
 
-.venv/bin/gunicorn posvenda.wsgi:application --workers "$WORKERS" --threads 1 \
+.venv/bin/gunicorn "$WSGI_APP" ${GUNICORN_ARGS:-} --workers "$WORKERS" --threads 1 \
   --bind "127.0.0.1:$PORT" --log-level warning >"$OUT/gunicorn.log" 2>&1 &
 GUNICORN_PID=$!
 trap 'kill "$GUNICORN_PID" 2>/dev/null || true; wait "$GUNICORN_PID" 2>/dev/null || true' EXIT INT TERM
@@ -74,20 +75,39 @@ for _ in $(seq 1 "$DEEP_PAGES"); do
 done
 echo "== deep page: $((DEEP_PAGES * PAGE_SIZE)) rows in: $DEEP"
 
+# CPU time (clock ticks) used so far by the gunicorn master and its workers: divided by the number
+# of requests it gives the server's CPU cost per request, which other load on the machine barely
+# changes (unlike req/s and latency; the load average is recorded next to them for that reason).
+gunicorn_ticks() {
+  local total=0 pid fields
+  for pid in "$GUNICORN_PID" $(pgrep -P "$GUNICORN_PID"); do
+    read -r -a fields <"/proc/$pid/stat" || continue
+    total=$((total + fields[13] + fields[14]))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
 run_wrk() {  # label url
   local label=$1 url=$2 file="$OUT/wrk_$1.txt"
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" -H "$AUTH" -H 'Accept: application/json' "$url" >/dev/null
-  echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency $label"
+  echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency $label (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+  local t0 t1
+  t0=$(gunicorn_ticks)
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$AUTH" -H 'Accept: application/json' "$url" \
     | tee "$file"
-  local rps p50 p99 non2xx
+  t1=$(gunicorn_ticks)
+  local rps p50 p99 non2xx requests cpu_ms
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$file")
   p50=$(awk '$1 == "50%" {print $2}' "$file")
   p99=$(awk '$1 == "99%" {print $2}' "$file")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$file")
-  printf '%s\tapi_%s\tcustomers=%s\tworkers=%s\tconnections=%s\treq/s=%s\tp50=%s\tp99=%s\tnon2xx=%s\n' \
-    "$(date -Iseconds)" "$label" "$have" "$WORKERS" "$CONNECTIONS" "$rps" "$p50" "$p99" "${non2xx:-0}" \
-    | tee -a "$OUT/results.tsv"
+  requests=$(awk '/requests in/ {print $1}' "$file")
+  cpu_ms=$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v n="$requests" 'BEGIN {printf "%.2f", d * 1000 / hz / n}')
+  echo "== gunicorn CPU per request: ${cpu_ms} ms; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s\tapi_%s\tcustomers=%s\tworkers=%s\tconnections=%s\treq/s=%s\tp50=%s\tp99=%s\tnon2xx=%s\tcpu_ms/req=%s\tload=%s\n' \
+    "$(date -Iseconds)" "$label" "$have" "$WORKERS" "$CONNECTIONS" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu_ms" \
+    "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT/results.tsv"
 }
 
 run_wrk first_page "$FIRST"
