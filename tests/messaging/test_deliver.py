@@ -50,7 +50,10 @@ def test_email_has_text_html_and_rfc8058_unsubscribe_headers(settings):
     assert email.to == ["cliente@example.com.br"]
     assert email.subject == "Bem-vindo"
     assert unsubscribe.startswith("https://crm.example.com.br/messaging/u/")
-    assert email.extra_headers["List-Unsubscribe"] == f"<{unsubscribe}>, <mailto:no-reply@posvenda.local?subject=unsubscribe>"
+    assert (
+        email.extra_headers["List-Unsubscribe"]
+        == f"<{unsubscribe}>, <mailto:no-reply@posvenda.local?subject=unsubscribe>"
+    )
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Olá! Acesse https://posvenda.example.com/ajuda" in email.body
     assert links.preferences_url(message.customer_id) in email.body

@@ -82,7 +82,9 @@ def test_detail_shows_text_and_history(client, agent):
     assert "Channel not configured" in response.text
 
 
-def test_agent_sees_only_drafts_of_own_customers_and_manager_sees_all(client, agent, manager, own_customer, others_customer):
+def test_agent_sees_only_drafts_of_own_customers_and_manager_sees_all(
+    client, agent, manager, own_customer, others_customer
+):
     [own] = make_messages(1, customer=own_customer, draft=True, prefix="own")
     [other] = make_messages(1, customer=others_customer, draft=True, prefix="other")
 
@@ -109,7 +111,9 @@ def test_approval_queue_query_count_is_constant(client, manager, django_assert_n
     assert len(response.context["drafts"]) == 13
 
 
-def test_agent_edits_and_approves_a_draft_from_the_queue(client, agent, own_customer, django_capture_on_commit_callbacks):
+def test_agent_edits_and_approves_a_draft_from_the_queue(
+    client, agent, own_customer, django_capture_on_commit_callbacks
+):
     [draft] = make_messages(1, customer=own_customer, draft=True)
     client_for(client, agent)
 

@@ -14,7 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def in_force(customer, channel, purpose):
-    latest = Consent.objects.filter(customer=customer, channel=channel, purpose=purpose).order_by("-recorded_at", "-id").first()
+    latest = (
+        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose)
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
     return None if latest is None else latest.granted
 
 
@@ -138,7 +142,9 @@ def test_preference_centre_unticking_revokes(client):
 def test_preference_centre_form_is_csrf_protected():
     customer = CustomerFactory()
 
-    response = Client(enforce_csrf_checks=True).post(path_of(links.preferences_url(customer.pk)), {"email-marketing": "on"})
+    response = Client(enforce_csrf_checks=True).post(
+        path_of(links.preferences_url(customer.pk)), {"email-marketing": "on"}
+    )
 
     assert response.status_code == 403
     assert not Consent.objects.exists()

@@ -19,7 +19,9 @@ Reason = Message.BlockedReason
 def test_same_idempotency_key_twice_creates_one_message(checkin_template):
     customer = CustomerFactory()
 
-    first = services.message_queue(customer=customer, idempotency_key="playbook:1/step:1/customer:9", template=checkin_template)
+    first = services.message_queue(
+        customer=customer, idempotency_key="playbook:1/step:1/customer:9", template=checkin_template
+    )
     second = services.message_queue(
         customer=customer, idempotency_key="playbook:1/step:1/customer:9", subject="outro", body="outro texto"
     )
@@ -46,7 +48,9 @@ def test_service_message_is_queued_with_rendered_text_and_address(checkin_templa
     assert len(callbacks) == 1  # the deliver task is handed to the broker only after commit
 
 
-def test_marketing_without_consent_is_blocked_and_never_enqueued(marketing_template, django_capture_on_commit_callbacks):
+def test_marketing_without_consent_is_blocked_and_never_enqueued(
+    marketing_template, django_capture_on_commit_callbacks
+):
     customer = CustomerFactory()
 
     with django_capture_on_commit_callbacks() as callbacks:

@@ -32,7 +32,9 @@ def test_template_uses_the_customers_language_and_english_aliases(checkin_templa
 
 @pytest.mark.django_db
 def test_english_customer_falls_back_to_portuguese_text_when_the_template_has_no_english():
-    template = MessageTemplate.objects.create(slug="so-pt", name="Só PT", subject_pt_br="Oi {nome}", body_pt_br="Tudo bem?")
+    template = MessageTemplate.objects.create(
+        slug="so-pt", name="Só PT", subject_pt_br="Oi {nome}", body_pt_br="Tudo bem?"
+    )
     customer = CustomerFactory(name="John", language="en")
 
     assert services.template_render(template=template, customer=customer) == ("Oi John", "Tudo bem?")

@@ -113,7 +113,9 @@ def test_retried_webhook_is_recorded_once(client, sent_message):
 def test_hard_bounce_marks_the_message_and_suppresses_the_address(client, sent_message):
     response = post(
         client,
-        mailgun_payload("failed", severity="permanent", reason="bounce", **{"delivery-status": {"message": "550 No such user"}}),
+        mailgun_payload(
+            "failed", severity="permanent", reason="bounce", **{"delivery-status": {"message": "550 No such user"}}
+        ),
     )
 
     assert response.status_code == 200
