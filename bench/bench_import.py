@@ -56,11 +56,12 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
-def run_importer(path: Path) -> dict[str, object]:
+def run_importer(path: Path, *, chunk_size: int | None = None) -> dict[str, object]:
     """Call the importer the way the import command does; returns its counters."""
     from customers import importer
 
-    job = importer.import_path(path, kind="customers", actor=None)
+    extra = {"chunk_size": chunk_size} if chunk_size else {}
+    job = importer.import_path(path, kind="customers", actor=None, **extra)
     return {
         "status": job.status,
         "created": job.created_count,
@@ -115,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--csv", type=Path, help="an existing customers CSV (default: generate one)")
+    parser.add_argument("--chunk-size", type=int, help="override the importer's rows per transaction")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB))
     args = parser.parse_args()
 
@@ -139,7 +141,7 @@ def main() -> None:
 
     print(f"importer: {rows:,} rows from {path}", flush=True)
     started = time.perf_counter()
-    counters = run_importer(path)
+    counters = run_importer(path, chunk_size=args.chunk_size)
     importer_s = time.perf_counter() - started
     imported = Customer.objects.count()
     print(f"  {importer_s:.2f} s, {rows / importer_s:,.0f} rows/s; {imported:,} customers in the table; {counters}")
