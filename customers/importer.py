@@ -19,6 +19,7 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -730,6 +731,7 @@ class _Importer:
         self.col = sniffed.columns
         self.header = sniffed.header
         self.seen: dict[tuple[str, str], int] = {}  # duplicate keys inside the file -> first line
+        self.claimed: dict[int, int] = {}  # stored pk -> line: two rows must not update one record
 
     def name_of(self, canonical: str) -> str:
         return self.header[self.col[canonical]].strip()
@@ -754,7 +756,24 @@ class _Importer:
         return None
 
     def process(self, rows: list[tuple[int, list[str]]]) -> ChunkResult:
+        return self.apply(*self.plan(rows))
+
+    def plan(self, rows: list[tuple[int, list[str]]]) -> tuple[ChunkResult, list[Op]]:
+        """Validate and match a chunk (reads only); the ops say what to write."""
         raise NotImplementedError
+
+    def apply(self, result: ChunkResult, ops: list[Op]) -> ChunkResult:
+        """Write the planned ops (in the caller's transaction)."""
+        self.before_write(ops)
+        self.write(result, ops)
+        self.after_write(result, ops)
+        return result
+
+    def before_write(self, ops: list[Op]) -> None:
+        pass
+
+    def after_write(self, result: ChunkResult, ops: list[Op]) -> None:
+        pass
 
     def write(self, result: ChunkResult, ops: list[Op]) -> None:
         """Write the ops (fast path); if the database refuses the batch, retry row by row."""
@@ -966,7 +985,7 @@ class CustomerImporter(_Importer):
                 errors.append(err(line, None, _("the row needs an external_id, e-mail or document to be matched")))
         return given, errors
 
-    def process(self, rows: list[tuple[int, list[str]]]) -> ChunkResult:
+    def plan(self, rows: list[tuple[int, list[str]]]) -> tuple[ChunkResult, list[Op]]:
         result = ChunkResult()
         parsed: list[tuple[int, dict[str, Any]]] = []
         exts: set[str] = set()
@@ -1008,7 +1027,7 @@ class CustomerImporter(_Importer):
         self._ensure_names(parsed)
 
         ops: list[Op] = []
-        claimed: dict[int, int] = {}  # pk -> line, two rows must not update one customer
+        claimed = self.claimed
         for line, given in parsed:
             ext = given.get("external_id")
             email = given.get("email")
@@ -1052,10 +1071,11 @@ class CustomerImporter(_Importer):
             op.consents = given.get("consents", [])
             ops.append(op)
 
-        self.write(result, ops)
+        return result, ops
+
+    def after_write(self, result: ChunkResult, ops: list[Op]) -> None:
         self._record_consents(result, ops)
         result.created_ids = [op.pk for op in ops if op.is_new and op.pk is not None]
-        return result
 
     def _fetch_existing(self, exts: set[str], emails: set[str], docs: set[str]) -> Iterable[dict[str, Any]]:
         """Every stored customer the chunk could touch, by any of its keys, in one query."""
@@ -1159,7 +1179,7 @@ class _ChildImporter(_Importer):
     def check(self, line: int, given: dict[str, Any], values: dict[str, Any], errors: list[RowError]) -> None:
         """Rules across columns, on the merged values (given: what the file says)."""
 
-    def process(self, rows: list[tuple[int, list[str]]]) -> ChunkResult:
+    def plan(self, rows: list[tuple[int, list[str]]]) -> tuple[ChunkResult, list[Op]]:
         result = ChunkResult()
         parsed: list[tuple[int, dict[str, Any]]] = []
         ref_ext: set[str] = set()
@@ -1228,12 +1248,7 @@ class _ChildImporter(_Importer):
             if current is not None:
                 op.changed = any(values[i] != current[name] for i, name in enumerate(self.fields))
             ops.append(op)
-        self.before_write(ops)
-        self.write(result, ops)
-        return result
-
-    def before_write(self, ops: list[Op]) -> None:
-        pass
+        return result, ops
 
     # small helpers for parse_fields
     def _text(
@@ -1511,40 +1526,54 @@ def _run(
     done = 0
     if progress:
         progress(0, total)
+
+    def collect(n: int, result: ChunkResult) -> None:
+        nonlocal done, error_count
+        done += n
+        error_count += len(result.errors)
+        room = MAX_STORED_ERRORS - len(errors)
+        errors.extend(e.as_dict() for e in result.errors[: max(0, room)])
+        if progress:
+            progress(done, max(total, done))
+
+    # On PostgreSQL, outside a caller's transaction, a second thread (its own connection) writes
+    # chunk N while this one validates and matches chunk N+1: Python and PostgreSQL each get a
+    # core. Chunks never share a key (a repeated key is a row error), so reading ahead is safe.
+    pipeline = _is_postgres() and not connection.in_atomic_block
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") if pipeline else None
+    pending: Future[tuple[int, ChunkResult]] | None = None
     rows = _read_rows(fh, sniffed)
     try:
         while chunk := list(itertools.islice(rows, chunk_size)):
-            with transaction.atomic():
-                if _is_postgres():
-                    # Don't wait for the WAL flush of each chunk: a crash can lose at most the
-                    # last chunks *and* their counters together, and re-importing is idempotent.
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL synchronous_commit = off")
-                result = importer.process(chunk)
-                done += len(chunk)
-                error_count += len(result.errors)
-                room = MAX_STORED_ERRORS - len(errors)
-                errors.extend(e.as_dict() for e in result.errors[: max(0, room)])
-                ImportJob.objects.filter(pk=job.pk).update(
-                    processed_rows=F("processed_rows") + len(chunk),
-                    total_rows=max(total, done),
-                    created_count=F("created_count") + result.created,
-                    updated_count=F("updated_count") + result.updated,
-                    unchanged_count=F("unchanged_count") + result.unchanged,
-                    error_count=F("error_count") + len(result.errors),
-                    updated_at=timezone.now(),
-                )
-                if result.created_ids:
-                    events.emit(CUSTOMERS_IMPORTED, customer_ids=result.created_ids, import_job_id=job.pk)
-            if progress:
-                progress(done, max(total, done))
+            if writer is None:
+                with transaction.atomic():
+                    collect(*_write_chunk(job, importer, importer.plan(chunk), len(chunk)))
+                continue
+            with transaction.atomic():  # read-only here; lets the key lookups use SET LOCAL
+                planned = importer.plan(chunk)
+            future = writer.submit(_write_chunk, job, importer, planned, len(chunk))
+            if pending is not None:
+                collect(*pending.result())
+            pending = future
+        if pending is not None:
+            collect(*pending.result())
+            pending = None
     except ImportFileError as exc:
         rows.close()
+        if pending is not None:
+            collect(*pending.result())
         message = str(exc)
         if done:
             message += " " + _("The first %(rows)s rows were imported.") % {"rows": done}
         ImportJob.objects.filter(pk=job.pk).update(errors=errors)
         return _fail(job, message)
+    except Exception:
+        _fail(job, _("The import stopped on an unexpected error; the rows counted so far were imported."))
+        raise
+    finally:
+        if writer is not None:
+            writer.submit(lambda: connection.close()).result()  # the writer's own connection
+            writer.shutdown()
     messages = []
     if sniffed.ignored:
         messages.append(_("Ignored columns: %(columns)s.") % {"columns": ", ".join(sniffed.ignored)})
@@ -1561,6 +1590,33 @@ def _run(
     )
     job.refresh_from_db()
     return job
+
+
+def _write_chunk(
+    job: ImportJob,
+    importer: _Importer,
+    planned: tuple[ChunkResult, list[Op]],
+    n: int,
+) -> tuple[int, ChunkResult]:
+    """Write one planned chunk and count it on the job, in one transaction."""
+    with transaction.atomic():
+        if _is_postgres():
+            # Don't wait for the WAL flush of each chunk: a crash can lose at most the last
+            # chunks *and* their counters together, and re-importing is idempotent.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        result = importer.apply(*planned)
+        ImportJob.objects.filter(pk=job.pk).update(
+            processed_rows=F("processed_rows") + n,
+            created_count=F("created_count") + result.created,
+            updated_count=F("updated_count") + result.updated,
+            unchanged_count=F("unchanged_count") + result.unchanged,
+            error_count=F("error_count") + len(result.errors),
+            updated_at=timezone.now(),
+        )
+        if result.created_ids:
+            events.emit(CUSTOMERS_IMPORTED, customer_ids=result.created_ids, import_job_id=job.pk)
+    return n, result
 
 
 def import_path(
