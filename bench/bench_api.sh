@@ -105,9 +105,9 @@ run_wrk() {  # label url
   requests=$(awk '/requests in/ {print $1}' "$file")
   cpu_ms=$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v n="$requests" 'BEGIN {printf "%.2f", d * 1000 / hz / n}')
   echo "== gunicorn CPU per request: ${cpu_ms} ms; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%s\tapi_%s\tcustomers=%s\tworkers=%s\tconnections=%s\treq/s=%s\tp50=%s\tp99=%s\tnon2xx=%s\tcpu_ms/req=%s\tload=%s\n' \
+  printf '%s\tapi_%s\tcustomers=%s\tworkers=%s\tconnections=%s\treq/s=%s\tp50=%s\tp99=%s\tnon2xx=%s\tcpu_ms/req=%s\tload=%s\tapp=%s\n' \
     "$(date -Iseconds)" "$label" "$have" "$WORKERS" "$CONNECTIONS" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu_ms" \
-    "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT/results.tsv"
+    "$(cut -d' ' -f1 /proc/loadavg)" "$WSGI_APP" | tee -a "$OUT/results.tsv"
 }
 
 run_wrk first_page "$FIRST"

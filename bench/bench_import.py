@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -170,7 +170,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(
-            f"{datetime.now().astimezone().isoformat(timespec='seconds')}\timport\trows={rows}\t"
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}\timport\trows={rows}\t"
             f"importer_rows/s={importer_rate:.0f}\tcopy_rows/s={copy_rate:.0f}\tratio={ratio:.3f}\t"
             f"imported={imported}\tschema_copy_rows/s={schema_rows / schema_s:.0f}\tload={os.getloadavg()[0]:.2f}\n"
         )
