@@ -12,6 +12,7 @@ username fallback. Changes, each one a proposal for customers/api and settings:
 3. no CONN_HEALTH_CHECKS, which costs a "SELECT 1" round trip at the start of every request.
 """
 
+# ruff: noqa: I001  (Django must be set up by posvenda.wsgi before the app modules are imported)
 from __future__ import annotations
 
 from collections import defaultdict
