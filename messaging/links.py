@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from .conf import setting
+
 SALT = "posvenda.messaging.preferences"
 
 
@@ -42,5 +44,5 @@ def preferences_url(customer_id: int) -> str:
 
 def unsubscribe_mailto() -> str:
     """The mailto half of List-Unsubscribe (MESSAGING_UNSUBSCRIBE_MAILTO, else the From address)."""
-    address = getattr(settings, "MESSAGING_UNSUBSCRIBE_MAILTO", "") or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    address = setting("MESSAGING_UNSUBSCRIBE_MAILTO", "") or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     return f"mailto:{address}?subject=unsubscribe"

@@ -30,6 +30,7 @@ from posvenda import roles
 
 from . import links, selectors
 from .adapters import ChannelAdapter, get_adapter
+from .conf import setting
 from .models import Channel, Message, MessageEvent, MessageTemplate, Suppression
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,11 @@ _RANK = {
 
 
 def weekly_cap() -> int:
-    return int(getattr(settings, "MESSAGING_WEEKLY_CAP", 3))
+    return int(setting("MESSAGING_WEEKLY_CAP", 3))
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "MESSAGING_MAX_ATTEMPTS", 5))
+    return int(setting("MESSAGING_MAX_ATTEMPTS", 5))
 
 
 # --- Templates -------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def template_variables(*, customer: Customer, language: str) -> dict[str, str]:
             "product": (last_order.product if last_order and last_order.product else customer.plan) or "",
             "owner": str(owner_name),
             "last_order": last_order_text,
-            "company": getattr(settings, "MESSAGING_COMPANY_NAME", "Posvenda"),
+            "company": setting("MESSAGING_COMPANY_NAME", "Posvenda"),
             "preferences_url": links.preferences_url(customer.pk) if customer.pk else "",
             "unsubscribe_url": links.unsubscribe_url(customer.pk) if customer.pk else "",
         }
@@ -521,10 +522,10 @@ def messages_due_for_delivery(*, now: datetime | None = None, batch: int | None 
     because the provider may have accepted it.
     """
     now = now or timezone.now()
-    batch = batch or int(getattr(settings, "MESSAGING_DELIVER_BATCH", 1000))
-    requeue_after = timedelta(seconds=int(getattr(settings, "MESSAGING_REQUEUE_AFTER", 60)))
-    retry_after = timedelta(seconds=int(getattr(settings, "MESSAGING_RETRY_AFTER", 300)))
-    sending_timeout = timedelta(seconds=int(getattr(settings, "MESSAGING_SENDING_TIMEOUT", 900)))
+    batch = batch or int(setting("MESSAGING_DELIVER_BATCH", 1000))
+    requeue_after = timedelta(seconds=int(setting("MESSAGING_REQUEUE_AFTER", 60)))
+    retry_after = timedelta(seconds=int(setting("MESSAGING_RETRY_AFTER", 300)))
+    sending_timeout = timedelta(seconds=int(setting("MESSAGING_SENDING_TIMEOUT", 900)))
 
     Message.objects.filter(status=Status.SENDING, updated_at__lt=now - sending_timeout).update(
         status=Status.FAILED,

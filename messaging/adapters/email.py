@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from messaging import links
+from messaging.conf import setting
 
 from .base import ChannelAdapter
 
@@ -36,7 +37,7 @@ class EmailAdapter(ChannelAdapter):
         with translation.override(message.language or settings.LANGUAGE_CODE):
             text = render_to_string("messaging/email/message.txt", context)
             html = render_to_string("messaging/email/message.html", context)
-        from_email = getattr(settings, "MESSAGING_FROM_EMAIL", "") or settings.DEFAULT_FROM_EMAIL
+        from_email = setting("MESSAGING_FROM_EMAIL", "") or settings.DEFAULT_FROM_EMAIL
         domain = parseaddr(from_email)[1].rpartition("@")[2] or "posvenda.local"
         email = EmailMultiAlternatives(
             subject=message.subject,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import requests
-from django.conf import settings
+
+from messaging.conf import setting
 
 from .base import ChannelAdapter, DeliveryError
 
@@ -19,11 +20,11 @@ class WhatsAppCloudAdapter(ChannelAdapter):
     channel = "whatsapp"
 
     def __init__(self) -> None:
-        self.token = getattr(settings, "MESSAGING_WHATSAPP_TOKEN", "")
-        self.phone_number_id = getattr(settings, "MESSAGING_WHATSAPP_PHONE_NUMBER_ID", "")
-        self.api_url = getattr(settings, "MESSAGING_WHATSAPP_API_URL", "https://graph.facebook.com").rstrip("/")
-        self.api_version = getattr(settings, "MESSAGING_WHATSAPP_API_VERSION", "v21.0")
-        self.timeout = getattr(settings, "MESSAGING_WHATSAPP_TIMEOUT", 10)
+        self.token = setting("MESSAGING_WHATSAPP_TOKEN", "")
+        self.phone_number_id = setting("MESSAGING_WHATSAPP_PHONE_NUMBER_ID", "")
+        self.api_url = setting("MESSAGING_WHATSAPP_API_URL", "https://graph.facebook.com").rstrip("/")
+        self.api_version = setting("MESSAGING_WHATSAPP_API_VERSION", "v21.0")
+        self.timeout = setting("MESSAGING_WHATSAPP_TIMEOUT", 10)
 
     def is_configured(self) -> bool:
         return bool(self.token and self.phone_number_id)
