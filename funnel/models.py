@@ -161,7 +161,9 @@ class PlaybookStep(models.Model):
         related_name="playbook_steps",
     )
     task_title = models.CharField(_("task title"), max_length=200, blank=True)
-    task_priority = models.CharField(_("task priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    task_priority = models.CharField(
+        _("task priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL
+    )
     requires_approval = models.BooleanField(
         _("requires approval"),
         default=False,

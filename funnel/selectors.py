@@ -57,7 +57,9 @@ def board(*, owner: Any = None, segment: int | None = None, limit: int = BOARD_C
         .filter(position__lte=limit)
         .order_by("stage", "position")
     )
-    columns = {value: BoardColumn(stage=value, label=str(label), count=counts.get(value, 0)) for value, label in Stage.choices}
+    columns = {
+        value: BoardColumn(stage=value, label=str(label), count=counts.get(value, 0)) for value, label in Stage.choices
+    }
     for customer in cards:
         columns[customer.stage].cards.append(customer)
     return list(columns.values())
@@ -131,9 +133,13 @@ def playbook_list() -> list[Playbook]:
 
 
 def playbook_get(*, pk: int) -> Playbook:
-    return Playbook.objects.select_related("segment").prefetch_related(
-        Prefetch("steps", queryset=PlaybookStep.objects.select_related("template").order_by("day_offset", "id"))
-    ).get(pk=pk)
+    return (
+        Playbook.objects.select_related("segment")
+        .prefetch_related(
+            Prefetch("steps", queryset=PlaybookStep.objects.select_related("template").order_by("day_offset", "id"))
+        )
+        .get(pk=pk)
+    )
 
 
 def customer_lookup(*, term: str, owner_id: int | None = None) -> Customer | None:

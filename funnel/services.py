@@ -78,7 +78,12 @@ def _schedule_playbook(*, change: StageChange, segment_id: int | None) -> int:
 
 
 def _lock_customer(customer_id: int) -> Customer | None:
-    return Customer.objects.select_for_update().only("id", "stage", "segment_id", "owner_id").filter(pk=customer_id).first()
+    return (
+        Customer.objects.select_for_update()
+        .only("id", "stage", "segment_id", "owner_id")
+        .filter(pk=customer_id)
+        .first()
+    )
 
 
 def _move_locked(
@@ -153,7 +158,9 @@ def stage_move(
             raise ValidationError({"reason": [_("Say why the customer is moving; it goes to the stage history.")]})
     if locked.stage == to_stage:
         raise ValidationError({"to_stage": [_("The customer is already in this stage.")]})
-    change = _move_locked(locked=locked, to_stage=to_stage, actor=actor, rule=rule, reason=reason, changed_at=changed_at)
+    change = _move_locked(
+        locked=locked, to_stage=to_stage, actor=actor, rule=rule, reason=reason, changed_at=changed_at
+    )
     customer.stage = to_stage
     return change
 
@@ -209,7 +216,9 @@ def rule_upsell_on_order(*, order_id: int) -> StageChange | None:
     if rule is None or order is None:
         return None
     had_paid_before = (
-        Order.objects.filter(customer_id=order.customer_id, status=Order.Status.PAID, purchased_at__lte=order.purchased_at)
+        Order.objects.filter(
+            customer_id=order.customer_id, status=Order.Status.PAID, purchased_at__lte=order.purchased_at
+        )
         .exclude(pk=order.pk)
         .exists()
     )
@@ -261,7 +270,9 @@ def _time_rule_candidates(rule: TransitionRule, now: datetime) -> Iterator[tuple
     days = timedelta(days=rule.days or 0)
     base = Customer.objects.filter(stage__in=rule.from_stages).exclude(stage=rule.to_stage)
     if rule.kind == TransitionRule.Kind.ADOPTION_DAYS:
-        entered = StageChange.objects.filter(customer=OuterRef("pk")).order_by("-changed_at", "-id").values("changed_at")
+        entered = (
+            StageChange.objects.filter(customer=OuterRef("pk")).order_by("-changed_at", "-id").values("changed_at")
+        )
         open_problem = Task.objects.filter(
             customer=OuterRef("pk"),
             status=Task.Status.OPEN,
@@ -365,9 +376,7 @@ def playbook_save(
     if stage not in Stage.values:
         errors["stage"] = [_("Choose a valid stage.")]
     elif active and _active_conflict(stage=stage, segment=segment, exclude_pk=playbook.pk if playbook else None):
-        errors["active"] = [
-            _("Another active playbook already covers this stage and segment; deactivate it first.")
-        ]
+        errors["active"] = [_("Another active playbook already covers this stage and segment; deactivate it first.")]
     if errors:
         raise ValidationError(errors)
     playbook = playbook or Playbook()

@@ -103,7 +103,9 @@ def move(request: HttpRequest, pk: int) -> HttpResponse:
         )
     else:
         errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-        messages.error(request, _("%(customer)s was not moved: %(errors)s") % {"customer": customer.name, "errors": errors})
+        messages.error(
+            request, _("%(customer)s was not moved: %(errors)s") % {"customer": customer.name, "errors": errors}
+        )
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("funnel:board")
@@ -366,7 +368,8 @@ def task_create(request: HttpRequest) -> HttpResponse:
                 apply_service_errors(form, exc)
             else:
                 messages.success(
-                    request, _("Task “%(title)s” created for %(customer)s.") % {"title": task.title, "customer": customer}
+                    request,
+                    _("Task “%(title)s” created for %(customer)s.") % {"title": task.title, "customer": customer},
                 )
                 return redirect("funnel:my_day")
     return _render_my_day(request, form, status=400)

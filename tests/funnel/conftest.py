@@ -40,6 +40,12 @@ def days_ago(n):
     return timezone.now() - timedelta(days=n)
 
 
+@pytest.fixture(autouse=True)
+def english_pages(client, settings):
+    """Pages in English, so text assertions hold once the pt_BR catalogue lands."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+
 @pytest.fixture
 def no_rules(db):
     disable_all_rules()
@@ -49,6 +55,8 @@ def no_rules(db):
 def task_playbook(db):
     """An adoption playbook with a D+0 task step and a D+7 task step (no messaging needed)."""
     playbook = Playbook.objects.create(stage="adoption", name="Adoção teste")
-    PlaybookStep.objects.create(playbook=playbook, day_offset=0, action="create_task", task_title="Ligar de boas-vindas")
+    PlaybookStep.objects.create(
+        playbook=playbook, day_offset=0, action="create_task", task_title="Ligar de boas-vindas"
+    )
     PlaybookStep.objects.create(playbook=playbook, day_offset=7, action="create_task", task_title="Check-in D+7")
     return playbook

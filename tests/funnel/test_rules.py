@@ -44,7 +44,9 @@ def test_adoption_moves_to_retention_after_n_days_without_open_problem():
 def test_adoption_with_an_overdue_high_priority_task_stays():
     set_rule(TransitionRule.Kind.ADOPTION_DAYS, days=30)
     customer, _ = customer_in_stage("adoption", since=days_ago(40))
-    Task.objects.create(customer=customer, title="Resolver falha", due_date=date.today() - timedelta(days=2), priority="high")
+    Task.objects.create(
+        customer=customer, title="Resolver falha", due_date=date.today() - timedelta(days=2), priority="high"
+    )
     assert services.rules_evaluate() == 0
     assert stage_of(customer) == "adoption"
 
@@ -67,7 +69,9 @@ def test_manual_move_back_to_adoption_restarts_the_clock(agent):
     # given a customer moved back to adoption by hand 10 days ago, after 60 days in the funnel
     set_rule(TransitionRule.Kind.ADOPTION_DAYS, days=30)
     customer, _ = customer_in_stage("retention", since=days_ago(60), owner=agent)
-    services.stage_move(customer=customer, to_stage="adoption", actor=agent, reason="Refazer onboarding", changed_at=days_ago(10))
+    services.stage_move(
+        customer=customer, to_stage="adoption", actor=agent, reason="Refazer onboarding", changed_at=days_ago(10)
+    )
     # when / then: the rule waits 30 days from the manual move
     assert services.rules_evaluate() == 0
     assert services.rules_evaluate(now=timezone.now() + timedelta(days=21)) == 1
@@ -121,7 +125,9 @@ def test_backdated_upsell_does_not_override_a_later_manual_move(agent):
     set_rule(TransitionRule.Kind.UPSELL)
     customer, _ = customer_in_stage("adoption", since=days_ago(60), owner=agent)
     OrderFactory(customer=customer, purchased_at=days_ago(50))
-    services.stage_move(customer=customer, to_stage="retention", actor=agent, reason="Cliente estável", changed_at=days_ago(5))
+    services.stage_move(
+        customer=customer, to_stage="retention", actor=agent, reason="Cliente estável", changed_at=days_ago(5)
+    )
     late_order = OrderFactory(customer=customer, purchased_at=days_ago(20))
     # when
     result = services.rule_upsell_on_order(order_id=late_order.pk)
@@ -181,7 +187,9 @@ def test_no_purchase_rule_skips_a_customer_moved_by_hand_after_the_trigger(agent
     set_rule(TransitionRule.Kind.NO_PURCHASE, days=180)
     customer, _ = customer_in_stage("churned", since=days_ago(15), owner=agent)
     OrderFactory(customer=customer, purchased_at=days_ago(200))
-    services.stage_move(customer=customer, to_stage="retention", actor=agent, reason="Comprou na loja física", changed_at=days_ago(3))
+    services.stage_move(
+        customer=customer, to_stage="retention", actor=agent, reason="Comprou na loja física", changed_at=days_ago(3)
+    )
     # when / then: the manual move wins, now and on every later pass
     assert services.rules_evaluate() == 0
     assert services.rules_evaluate(now=timezone.now() + timedelta(days=2)) == 0
@@ -194,7 +202,9 @@ def test_no_purchase_rule_skips_a_customer_moved_by_hand_after_the_trigger(agent
 def test_agent_cannot_edit_rules(agent):
     rule = set_rule(TransitionRule.Kind.ADOPTION_DAYS, days=30)
     with pytest.raises(PermissionDenied):
-        services.rule_update(actor=agent, rule=rule, enabled=True, from_stages=["adoption"], to_stage="retention", days=5)
+        services.rule_update(
+            actor=agent, rule=rule, enabled=True, from_stages=["adoption"], to_stage="retention", days=5
+        )
     rule.refresh_from_db()
     assert rule.days == 30
 
@@ -202,9 +212,13 @@ def test_agent_cannot_edit_rules(agent):
 def test_manager_edits_rule_and_bad_values_say_what_to_fix(manager):
     rule = set_rule(TransitionRule.Kind.ADOPTION_DAYS, days=30)
     with pytest.raises(ValidationError) as exc:
-        services.rule_update(actor=manager, rule=rule, enabled=True, from_stages=["retention"], to_stage="retention", days=0)
+        services.rule_update(
+            actor=manager, rule=rule, enabled=True, from_stages=["retention"], to_stage="retention", days=0
+        )
     assert set(exc.value.message_dict) == {"to_stage", "days"}
-    services.rule_update(actor=manager, rule=rule, enabled=False, from_stages=["adoption"], to_stage="retention", days=14)
+    services.rule_update(
+        actor=manager, rule=rule, enabled=False, from_stages=["adoption"], to_stage="retention", days=14
+    )
     rule.refresh_from_db()
     assert (rule.enabled, rule.days) == (False, 14)
 

@@ -55,7 +55,9 @@ def test_overdue_digest_is_sent_once_per_day_when_the_task_runs_twice(agent, oth
     # given two overdue tasks for the agent, one due today (not overdue) and another owner with nothing overdue
     customer = CustomerFactory(owner=agent, name="Loja Azul")
     Task.objects.create(owner=agent, customer=customer, title="Enviar proposta", due_date=TODAY - timedelta(days=3))
-    Task.objects.create(owner=agent, customer=customer, title="Ligar", due_date=TODAY - timedelta(days=1), priority="urgent")
+    Task.objects.create(
+        owner=agent, customer=customer, title="Ligar", due_date=TODAY - timedelta(days=1), priority="urgent"
+    )
     Task.objects.create(owner=agent, customer=customer, title="Hoje", due_date=TODAY)
     Task.objects.create(owner=other_agent, customer=customer, title="Amanhã", due_date=TODAY + timedelta(days=1))
     # when the daily task runs twice the same day
@@ -82,7 +84,12 @@ def test_digest_skips_owners_without_email_and_done_tasks(own_customer):
     Task.objects.create(owner=no_email, customer=own_customer, title="A", due_date=TODAY - timedelta(days=1))
     done = UserFactory()
     Task.objects.create(
-        owner=done, customer=own_customer, title="B", due_date=TODAY - timedelta(days=1), status="done", done_at="2025-03-09T10:00Z"
+        owner=done,
+        customer=own_customer,
+        title="B",
+        due_date=TODAY - timedelta(days=1),
+        status="done",
+        done_at="2025-03-09T10:00Z",
     )
     assert services.overdue_digest_send(today=TODAY) == 0
     assert mail.outbox == []
