@@ -125,7 +125,7 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
         "move_form": MoveForm(),
         "stages": [(v, label) for v, label in Stage.choices if v != customer.stage],
     }
-    return render(request, "funnel/_history.html", context)
+    return render(request, "funnel/_history.html" if _is_htmx(request) else "funnel/history_page.html", context)
 
 
 # --- rules -------------------------------------------------------------------------------------

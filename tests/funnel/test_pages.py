@@ -371,3 +371,31 @@ def test_agent_completing_another_agents_task_gets_403(client, agent, other_agen
     assert client.post(reverse("funnel:task_complete", args=[task.pk])).status_code == 403
     task.refresh_from_db()
     assert task.status == "open"
+
+
+def test_customer_360_loads_the_stage_history_panel(client, agent, own_customer):
+    client.force_login(agent)
+    html = client.get(reverse("customers:detail", args=[own_customer.pk])).content.decode()
+    assert f'hx-get="{reverse("funnel:history", args=[own_customer.pk])}"' in html
+    page = client.get(reverse("funnel:history", args=[own_customer.pk]))
+    assert "<html" in page.content.decode()
+    assert page.context["customer"] == own_customer
+
+
+def test_manager_and_agent_pages_render_with_the_default_playbooks(client, manager, agent):
+    from django.core.management import call_command
+
+    call_command("load_playbooks")
+    playbook = Playbook.objects.get(slug="adocao-padrao")
+    step = playbook.steps.order_by("day_offset").first()
+    rule = TransitionRule.objects.get(kind="adoption_days")
+    client.force_login(manager)
+    manager_html = client.get(reverse("funnel:playbook", args=[playbook.pk])).content.decode()
+    assert "Boas-vindas" in manager_html and reverse("funnel:step_add", args=[playbook.pk]) in manager_html
+    assert client.get(reverse("funnel:step_edit", args=[playbook.pk, step.pk])).status_code == 200
+    assert client.get(reverse("funnel:rule_edit", args=[rule.pk])).status_code == 200
+    assert client.get(reverse("funnel:playbook_create")).status_code == 200
+    client.force_login(agent)
+    agent_html = client.get(reverse("funnel:playbook", args=[playbook.pk])).content.decode()
+    assert "D+7" in agent_html and reverse("funnel:step_add", args=[playbook.pk]) not in agent_html
+    assert client.get(reverse("funnel:step_edit", args=[playbook.pk, step.pk])).status_code == 403
