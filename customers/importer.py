@@ -46,6 +46,7 @@ from .validators import normalize_phone
 CHUNK_SIZE = 5000
 MAX_STORED_ERRORS = 5000
 STALE_AFTER = timedelta(minutes=30)
+PIPELINE_WRITES = True  # PostgreSQL: write chunk N on a second connection while chunk N+1 is read
 # One event per chunk (never per row) with the ids of the customers the import created, so the
 # funnel can hook in later: events.subscribe(CUSTOMERS_IMPORTED, handler(customer_ids=[...])).
 CUSTOMERS_IMPORTED = "customers_imported"
@@ -1539,7 +1540,7 @@ def _run(
     # On PostgreSQL, outside a caller's transaction, a second thread (its own connection) writes
     # chunk N while this one validates and matches chunk N+1: Python and PostgreSQL each get a
     # core. Chunks never share a key (a repeated key is a row error), so reading ahead is safe.
-    pipeline = _is_postgres() and not connection.in_atomic_block
+    pipeline = PIPELINE_WRITES and _is_postgres() and not connection.in_atomic_block
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") if pipeline else None
     pending: Future[tuple[int, ChunkResult]] | None = None
     rows = _read_rows(fh, sniffed)
