@@ -399,3 +399,13 @@ def test_manager_and_agent_pages_render_with_the_default_playbooks(client, manag
     agent_html = client.get(reverse("funnel:playbook", args=[playbook.pk])).content.decode()
     assert "D+7" in agent_html and reverse("funnel:step_add", args=[playbook.pk]) not in agent_html
     assert client.get(reverse("funnel:step_edit", args=[playbook.pk, step.pk])).status_code == 403
+
+
+def test_admin_lists_funnel_history_read_only(client, admin_user, own_customer):
+    from funnel import services
+
+    services.stage_enter_initial(customer_id=own_customer.pk)
+    client.force_login(admin_user)
+    for name in ("stagechange", "steprun", "task", "playbook", "transitionrule", "digestlog"):
+        assert client.get(reverse(f"admin:funnel_{name}_changelist")).status_code == 200
+    assert client.get(reverse("admin:funnel_stagechange_add")).status_code == 403
