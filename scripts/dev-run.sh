@@ -13,6 +13,7 @@ echo "== Broker:   ${REDIS_URL:-embedded filesystem broker (var/broker)}"
 $PY manage.py migrate --noinput
 $PY manage.py compilemessages --ignore '.venv/*' >/dev/null 2>&1 || true
 $PY manage.py load_demo
+$PY manage.py load_playbooks
 
 pids=()
 cleanup() {
