@@ -307,7 +307,11 @@ def consent_record(
     evidence: str = "",
     recorded_at: datetime | None = None,
 ) -> Consent:
-    """Append a consent record (LGPD). The latest record per channel and purpose is the one in force."""
+    """Append a consent record (LGPD). The latest record per channel and purpose is the one in force.
+
+    ``actor=None`` is the customer acting for themselves (preference centre) or a system job.
+    """
+    _require_can_work(actor, customer)
     consent = Consent(
         customer=customer,
         channel=channel,

@@ -114,3 +114,11 @@ def test_events_fire_only_after_commit(manager, django_capture_on_commit_callbac
         assert seen == [{"event": events.CUSTOMER_CREATED, "customer_id": customer.pk}]
     finally:
         events.unsubscribe(events.CUSTOMER_CREATED, handler)
+
+
+def test_agent_cannot_record_consent_for_another_agents_customer(agent, others_customer):
+    with pytest.raises(PermissionDenied):
+        services.consent_record(
+            actor=agent, customer=others_customer, channel="email", purpose="marketing", granted=True, source="manual"
+        )
+    assert not Consent.objects.filter(customer=others_customer).exists()
