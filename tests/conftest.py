@@ -1,8 +1,17 @@
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from posvenda import roles
 from tests.factories import CustomerFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _reset_language():
+    """Every test starts in the default language (pt-BR): a request or override must not leak to the next test."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from django.core import mail
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Consent
 from messaging import links, services, tasks
@@ -161,7 +161,8 @@ def test_message_stuck_in_sending_is_failed_not_resent():
     Message.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
     Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
 
-    ids = services.messages_due_for_delivery(now=timezone.now() + timedelta(hours=2))
+    with translation.override("en"):  # the error text is stored in the language active at the time
+        ids = services.messages_due_for_delivery(now=timezone.now() + timedelta(hours=2))
 
     assert ids == []
     message.refresh_from_db()

@@ -13,6 +13,12 @@ LIST = reverse("messaging:list")
 APPROVALS = reverse("messaging:approvals")
 
 
+@pytest.fixture(autouse=True)
+def english_pages(client, settings):
+    """Pages in English, so the text assertions hold with the pt_BR catalogue as the default."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+
 def make_messages(n, **kwargs):
     out = []
     for i in range(n):

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Consent
 from messaging import services
@@ -169,7 +169,8 @@ def test_whatsapp_is_blocked_as_channel_not_configured_when_off(settings):
 
     assert message.status == Status.BLOCKED
     assert message.blocked_reason == Reason.CHANNEL_NOT_CONFIGURED
-    assert message.get_blocked_reason_display() == "Channel not configured"
+    with translation.override("en"):
+        assert message.get_blocked_reason_display() == "Channel not configured"
 
 
 def test_message_without_text_is_refused():

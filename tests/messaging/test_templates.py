@@ -1,9 +1,17 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from messaging import services
 from messaging.models import MessageTemplate
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
+
+
+@pytest.fixture
+def english():
+    """Error messages in English, so the text assertions hold with pt_BR as the default language."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.mark.django_db
@@ -63,6 +71,7 @@ def test_extra_context_keys_are_available_as_variables(checkin_template):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("english")
 def test_unknown_variable_is_a_clear_error_listing_what_is_available():
     template = MessageTemplate.objects.create(slug="erro", name="Erro", body_pt_br="Olá {nome}, veja {xyz}")
     customer = CustomerFactory()
@@ -75,6 +84,7 @@ def test_unknown_variable_is_a_clear_error_listing_what_is_available():
     assert "{nome}" in message and "{produto}" in message and "{responsavel}" in message
 
 
+@pytest.mark.usefixtures("english")
 def test_template_validate_reports_subject_and_body_separately():
     with pytest.raises(ValidationError) as excinfo:
         services.template_validate(subject="Oi {nme}", body="Texto {nome.__class__}")
@@ -88,6 +98,7 @@ def test_template_validate_accepts_known_variables_and_escaped_braces():
     services.template_validate(subject="{nome}", body="Use {{chaves}} com {produto} e {last_order}")
 
 
+@pytest.mark.usefixtures("english")
 def test_template_validate_refuses_unbalanced_braces():
     with pytest.raises(ValidationError) as excinfo:
         services.template_validate(subject="", body="Olá {nome")
