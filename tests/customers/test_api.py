@@ -417,3 +417,24 @@ def test_customer_list_query_count_does_not_grow(django_assert_num_queries, rows
         response = client.get(f"{CUSTOMERS}?page_size=200")
 
     assert len(response.json()["results"]) == rows
+
+
+def test_list_rows_render_exactly_like_the_customer_serializer(agent):
+    from customers.api.serializers import CustomerSerializer
+
+    owner = UserFactory(username="dona", first_name="Ana", last_name="Lima")
+    rich = CustomerFactory(owner=owner, segment=SegmentFactory(name="PME"), company=True, mrr="1234.50")
+    for name in ("vip", "sul"):
+        rich.tags.create(name=name)
+    bare = CustomerFactory(owner=UserFactory(username="semnome", first_name="", last_name=""), document="")
+    orphan = CustomerFactory(owner=None, segment=None)
+
+    listed = {row["id"]: row for row in token_client(agent).get(f"{CUSTOMERS}?page_size=200").json()["results"]}
+
+    for customer in (rich, bare, orphan):
+        customer.refresh_from_db()
+        assert listed[customer.pk] == CustomerSerializer(customer).data
+    assert listed[rich.pk]["tags"] == ["sul", "vip"]
+    assert listed[rich.pk]["owner"] == {"id": owner.pk, "username": "dona", "name": "Ana Lima"}
+    assert listed[bare.pk]["owner"]["name"] == "semnome"
+    assert listed[orphan.pk]["owner"] is None
