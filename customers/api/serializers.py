@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -150,12 +151,17 @@ CUSTOMER_ROW_FIELDS = (
     "created_at",
     "updated_at",
 )
-_datetime = serializers.DateTimeField()
-_money = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def _iso(value: Any, tz: Any) -> str:
+    # What serializers.DateTimeField renders (current time zone, "Z" for UTC), without its per-call overhead.
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def customer_rows(rows: list[dict[str, Any]], tags: dict[int, list[str]]) -> list[dict[str, Any]]:
     """Render ``.values(*CUSTOMER_ROW_FIELDS)`` rows exactly as CustomerSerializer renders customers."""
+    tz = timezone.get_current_timezone()
     out = []
     for row in rows:
         owner = None
@@ -181,12 +187,12 @@ def customer_rows(rows: list[dict[str, Any]], tags: dict[int, list[str]]) -> lis
                 "segment": row["segment__name"],
                 "tags": sorted(tags.get(row["id"], ())),
                 "plan": row["plan"],
-                "mrr": _money.to_representation(row["mrr"]),
+                "mrr": f"{row['mrr']:.2f}",
                 "external_id": row["external_id"],
                 "stage": row["stage"],
                 "language": row["language"],
-                "created_at": _datetime.to_representation(row["created_at"]),
-                "updated_at": _datetime.to_representation(row["updated_at"]),
+                "created_at": _iso(row["created_at"], tz),
+                "updated_at": _iso(row["updated_at"], tz),
             }
         )
     return out

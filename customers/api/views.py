@@ -217,6 +217,11 @@ class CustomerViewSet(ExternalIdMixin, CRMModelViewSet):
     def get_queryset(self) -> QuerySet[Customer]:
         return selectors.customer_list()
 
+    def filter_queryset(self, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        if self.action == "list" and not set(self.request.query_params) - {"cursor", "page_size"}:
+            return queryset  # no filter asked for: skip building the filter form (~1 ms of deepcopy)
+        return super().filter_queryset(queryset)
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Plain rows + one query for the page's tags: same JSON as CustomerSerializer, half the CPU.
         queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None).values(*s.CUSTOMER_ROW_FIELDS)
