@@ -159,6 +159,52 @@ CUSTOMER_INPUT_EXAMPLE = {
 CUSTOMER_ERRORS = {"document": ["Invalid CPF: check the 11 digits."]}
 
 
+def by_external_id_action(
+    *,
+    noun: str,
+    title: str,
+    output: type[serializers.Serializer],
+    upsert: type[serializers.Serializer],
+    example: dict[str, Any],
+    input_example: dict[str, Any],
+    errors: dict[str, Any],
+    description: str,
+) -> Any:
+    """GET/PUT …/by-external-id/{external_id}/ for a viewset with ExternalIdMixin, documented once."""
+    article = "an" if noun[0] in "aeiou" else "a"
+
+    @extend_schema(
+        methods=["GET"],
+        summary=f"Get {article} {noun} by external id",
+        parameters=[EXTERNAL_ID_PARAM],
+        responses={200: output, **read_errors(detail=True)},
+        examples=_examples(title, example, request=False),
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary=f"Create or update {article} {noun} by external id (idempotent)",
+        description=description,
+        parameters=[EXTERNAL_ID_PARAM],
+        request=upsert,
+        responses={
+            200: OpenApiResponse(output, description="Updated, or unchanged on a replay."),
+            201: OpenApiResponse(output, description="Created."),
+            **write_errors(example=errors),
+        },
+        examples=[
+            OpenApiExample(
+                "Upsert", value={k: v for k, v in input_example.items() if k != "external_id"}, request_only=True
+            ),
+            OpenApiExample(title, value=example, response_only=True, status_codes=["200", "201"]),
+        ],
+    )
+    @action(detail=False, methods=["get", "put"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
+    def by_external_id(self: Any, request: Request, external_id: str) -> Response:
+        return self.external_id_view(request, external_id)
+
+    return by_external_id
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List customers",
@@ -244,39 +290,19 @@ class CustomerViewSet(ExternalIdMixin, CRMModelViewSet):
     def service_sync(self, external_id: str, data: dict[str, Any]) -> tuple[Customer, str]:
         return services.customer_sync_by_external_id(actor=self.request.user, external_id=external_id, **data)
 
-    @extend_schema(
-        methods=["GET"],
-        summary="Get a customer by external id",
-        parameters=[EXTERNAL_ID_PARAM],
-        responses={200: s.CustomerSerializer, **read_errors(detail=True)},
-        examples=_examples("Customer", CUSTOMER_EXAMPLE, request=False),
-    )
-    @extend_schema(
-        methods=["PUT"],
-        summary="Create or update a customer by external id (idempotent)",
+    by_external_id = by_external_id_action(
+        noun="customer",
+        title="Customer",
+        output=s.CustomerSerializer,
+        upsert=s.CustomerUpsertSerializer,
+        example=CUSTOMER_EXAMPLE,
+        input_example=CUSTOMER_INPUT_EXAMPLE,
+        errors=CUSTOMER_ERRORS,
         description=(
             "Creates the customer (201) or updates the fields sent (200). Sending the same body again "
             "changes nothing. name is required when creating."
         ),
-        parameters=[EXTERNAL_ID_PARAM],
-        request=s.CustomerUpsertSerializer,
-        responses={
-            200: OpenApiResponse(s.CustomerSerializer, description="Updated, or unchanged on a replay."),
-            201: OpenApiResponse(s.CustomerSerializer, description="Created."),
-            **write_errors(example=CUSTOMER_ERRORS),
-        },
-        examples=[
-            OpenApiExample(
-                "Upsert",
-                value={k: v for k, v in CUSTOMER_INPUT_EXAMPLE.items() if k != "external_id"},
-                request_only=True,
-            ),
-            OpenApiExample("Customer", value=CUSTOMER_EXAMPLE, response_only=True, status_codes=["200", "201"]),
-        ],
     )
-    @action(detail=False, methods=["get", "put"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
-    def by_external_id(self, request: Request, external_id: str) -> Response:
-        return self.external_id_view(request, external_id)
 
 
 # --- contacts ----------------------------------------------------------------------------------
@@ -442,36 +468,16 @@ class OrderViewSet(ExternalIdMixin, CRMModelViewSet):
     def service_sync(self, external_id: str, data: dict[str, Any]) -> tuple[Order, str]:
         return services.order_sync_by_external_id(actor=self.request.user, external_id=external_id, **data)
 
-    @extend_schema(
-        methods=["GET"],
-        summary="Get an order by external id",
-        parameters=[EXTERNAL_ID_PARAM],
-        responses={200: s.OrderSerializer, **read_errors(detail=True)},
-        examples=_examples("Order", ORDER_EXAMPLE, request=False),
-    )
-    @extend_schema(
-        methods=["PUT"],
-        summary="Create or update an order by external id (idempotent)",
+    by_external_id = by_external_id_action(
+        noun="order",
+        title="Order",
+        output=s.OrderSerializer,
+        upsert=s.OrderUpsertSerializer,
+        example=ORDER_EXAMPLE,
+        input_example=ORDER_INPUT_EXAMPLE,
+        errors=ORDER_ERRORS,
         description="201 when created, 200 when updated or unchanged. customer and amount are required to create.",
-        parameters=[EXTERNAL_ID_PARAM],
-        request=s.OrderUpsertSerializer,
-        responses={
-            200: OpenApiResponse(s.OrderSerializer, description="Updated, or unchanged on a replay."),
-            201: OpenApiResponse(s.OrderSerializer, description="Created."),
-            **write_errors(example=ORDER_ERRORS),
-        },
-        examples=[
-            OpenApiExample(
-                "Upsert",
-                value={k: v for k, v in ORDER_INPUT_EXAMPLE.items() if k != "external_id"},
-                request_only=True,
-            ),
-            OpenApiExample("Order", value=ORDER_EXAMPLE, response_only=True, status_codes=["200", "201"]),
-        ],
     )
-    @action(detail=False, methods=["get", "put"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
-    def by_external_id(self, request: Request, external_id: str) -> Response:
-        return self.external_id_view(request, external_id)
 
 
 # --- contracts ---------------------------------------------------------------------------------
@@ -538,36 +544,16 @@ class ContractViewSet(ExternalIdMixin, CRMModelViewSet):
     def service_sync(self, external_id: str, data: dict[str, Any]) -> tuple[Contract, str]:
         return services.contract_sync_by_external_id(actor=self.request.user, external_id=external_id, **data)
 
-    @extend_schema(
-        methods=["GET"],
-        summary="Get a contract by external id",
-        parameters=[EXTERNAL_ID_PARAM],
-        responses={200: s.ContractSerializer, **read_errors(detail=True)},
-        examples=_examples("Contract", CONTRACT_EXAMPLE, request=False),
-    )
-    @extend_schema(
-        methods=["PUT"],
-        summary="Create or update a contract by external id (idempotent)",
+    by_external_id = by_external_id_action(
+        noun="contract",
+        title="Contract",
+        output=s.ContractSerializer,
+        upsert=s.ContractUpsertSerializer,
+        example=CONTRACT_EXAMPLE,
+        input_example=CONTRACT_INPUT_EXAMPLE,
+        errors=CONTRACT_ERRORS,
         description="201 when created, 200 when updated or unchanged. customer and started_at are required to create.",
-        parameters=[EXTERNAL_ID_PARAM],
-        request=s.ContractUpsertSerializer,
-        responses={
-            200: OpenApiResponse(s.ContractSerializer, description="Updated, or unchanged on a replay."),
-            201: OpenApiResponse(s.ContractSerializer, description="Created."),
-            **write_errors(example=CONTRACT_ERRORS),
-        },
-        examples=[
-            OpenApiExample(
-                "Upsert",
-                value={k: v for k, v in CONTRACT_INPUT_EXAMPLE.items() if k != "external_id"},
-                request_only=True,
-            ),
-            OpenApiExample("Contract", value=CONTRACT_EXAMPLE, response_only=True, status_codes=["200", "201"]),
-        ],
     )
-    @action(detail=False, methods=["get", "put"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
-    def by_external_id(self, request: Request, external_id: str) -> Response:
-        return self.external_id_view(request, external_id)
 
 
 # --- interactions ------------------------------------------------------------------------------
