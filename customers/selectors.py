@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
@@ -75,10 +76,20 @@ def customer_tag_names(*, customer_ids: list[int]) -> dict[int, list[str]]:
     return names
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of the 360 timeline: an interaction, an outbound message or a stage change."""
+
+    kind: str  # "interaction", "message" or "stage_change" (picks the template partial)
+    at: datetime
+    item: Any
+
+
 @dataclass
 class Customer360:
     customer: Customer
-    timeline: list[Interaction]
+    timeline: list[TimelineEntry]
+    timeline_truncated: bool
     orders: list[Order]
     contracts: list[Contract]
     contacts: list[Contact]
@@ -92,9 +103,34 @@ def customer_get(*, pk: int) -> Customer:
     return Customer.objects.select_related("owner", "segment").get(pk=pk)
 
 
+def _merged_timeline(*, customer_id: int, limit: int) -> tuple[list[TimelineEntry], bool]:
+    """Interactions, outbound messages and stage changes, newest first: one query per source.
+
+    Each source is cut at ``limit + 1`` before merging, so the newest ``limit`` entries overall are
+    always complete; ``truncated`` says whether older ones exist.
+    """
+    # Imported here: funnel and messaging build on customers, not the other way round.
+    from funnel.selectors import stage_history
+    from messaging.selectors import messages_for_customer
+
+    interactions = list(
+        Interaction.objects.filter(customer_id=customer_id)
+        .select_related("author")
+        .order_by("-happened_at", "-id")[: limit + 1]
+    )
+    messages = messages_for_customer(customer_id, limit=limit + 1)
+    changes = stage_history(customer_id=customer_id, limit=limit + 1)
+    entries = [TimelineEntry("interaction", i.happened_at, i) for i in interactions]
+    # A message sits where it was written (the selector's order): its status tells how far it got.
+    entries += [TimelineEntry("message", m.created_at, m) for m in messages]
+    entries += [TimelineEntry("stage_change", c.changed_at, c) for c in changes]
+    entries.sort(key=lambda e: (e.at, e.item.pk), reverse=True)
+    return entries[:limit], len(entries) > limit
+
+
 def customer_360(*, pk: int, timeline_limit: int = 50) -> Customer360:
     customer = Customer.objects.select_related("owner", "segment").prefetch_related("tags").get(pk=pk)
-    timeline = list(customer.interactions.select_related("author")[:timeline_limit])
+    timeline, timeline_truncated = _merged_timeline(customer_id=customer.pk, limit=timeline_limit)
     orders = list(customer.orders.all()[:50])
     contracts = list(customer.contracts.all())
     contacts = list(customer.contacts.all())
@@ -107,6 +143,7 @@ def customer_360(*, pk: int, timeline_limit: int = 50) -> Customer360:
     return Customer360(
         customer=customer,
         timeline=timeline,
+        timeline_truncated=timeline_truncated,
         orders=orders,
         contracts=contracts,
         contacts=contacts,
