@@ -308,3 +308,144 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.date}"
+
+
+# --- campaigns -----------------------------------------------------------------------------------
+
+
+class Audience(models.Model):
+    """A saved filter over customers (funnel.campaigns.audience_customers turns it into a queryset).
+
+    ``filters`` keys (all optional, combined with AND): ``stages`` (list of stage values),
+    ``segments`` (customers.Segment ids), ``tags`` (customers.Tag ids, any of them), ``kind``,
+    ``owner`` (user id or "none"), ``last_purchase_before_days`` (latest paid order more than N
+    days ago), ``last_purchase_within_days`` (a paid order in the last N days), ``tenure_min_days``
+    (customer for at least N days). See docs/funnel.md.
+    """
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    """A message template sent to an audience, now or at ``scheduled_at``."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    name = models.CharField(_("name"), max_length=150)
+    template = models.ForeignKey(
+        "messaging.MessageTemplate",
+        verbose_name=_("message template"),
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    audience = models.ForeignKey(
+        Audience, verbose_name=_("audience"), on_delete=models.PROTECT, related_name="campaigns"
+    )
+    scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True, help_text=_("Empty: send now."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    # Counters, written with F() by the batches (each batch adds its own once, in its transaction).
+    total_count = models.PositiveIntegerField(_("audience size"), default=0)
+    processed_count = models.PositiveIntegerField(_("customers processed"), default=0)
+    queued_count = models.PositiveIntegerField(_("messages queued"), default=0)
+    blocked_count = models.PositiveIntegerField(_("messages blocked"), default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="scheduled") | Q(scheduled_at__isnull=False), name="campaign_scheduled_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def source(self) -> str:
+        """Message.source of this campaign's messages."""
+        return f"campaign:{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_count:
+            return 0
+        return min(100, int(self.processed_count * 100 / self.total_count))
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.SCHEDULED)
+
+
+class CampaignBatch(models.Model):
+    """Up to N customers of a started campaign (the outbox row of one fan-out task).
+
+    The customer ids are frozen when the campaign starts, so the audience is the one of that moment.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField(_("number"))
+    customer_ids = models.JSONField(_("customers"), default=list)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    enqueued_at = models.DateTimeField(_("enqueued at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["campaign", "number"]
+        verbose_name = _("campaign batch")
+        verbose_name_plural = _("campaign batches")
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="campaignbatch_unique_number")]
+        indexes = [models.Index(fields=["status", "enqueued_at"], name="campaignbatch_outbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}#{self.number} ({self.status})"

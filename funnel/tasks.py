@@ -23,3 +23,19 @@ def evaluate_time_rules() -> int:
 def send_overdue_digest() -> int:
     """Daily: e-mail each owner their overdue tasks, once per day."""
     return services.overdue_digest_send()
+
+
+@shared_task
+def start_due_campaigns() -> int:
+    """Every minute: start the scheduled campaigns that are due, each once; re-hand lost batches."""
+    from . import campaigns
+
+    return campaigns.campaigns_start_due()
+
+
+@shared_task(ignore_result=True)
+def campaign_send_batch(batch_id: int) -> bool:
+    """Queue one batch of a campaign's messages (idempotent: claimed once, keyed per customer)."""
+    from . import campaigns
+
+    return campaigns.campaign_batch_run(batch_id=batch_id)
