@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,9 +20,9 @@ from customers.models import Customer, Segment
 from customers.views import crm_role_required
 from posvenda import roles
 
-from . import selectors, services
-from .forms import MoveForm, PlaybookForm, RuleForm, StepForm, TaskForm
-from .models import Playbook, PlaybookStep, Stage, Task, TransitionRule
+from . import campaigns, selectors, services
+from .forms import AudienceForm, CampaignForm, MoveForm, PlaybookForm, RuleForm, StepForm, TaskForm
+from .models import Audience, Campaign, Playbook, PlaybookStep, Stage, Task, TransitionRule
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -387,3 +388,222 @@ def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "funnel/_task_row.html", {"task": task, "today": timezone.localdate()})
     messages.success(request, _("Task “%(title)s” done.") % {"title": task.title})
     return redirect("funnel:my_day")
+
+
+# --- campaigns and audiences ---------------------------------------------------------------------
+
+CAMPAIGN_PAGE_SIZE = 50
+
+
+@crm_role_required
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in Campaign.Status.values:
+        status = ""
+    search = request.GET.get("q", "").strip()
+    page = Paginator(campaigns.campaign_list(status=status, search=search), CAMPAIGN_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "campaign_rows": list(page.object_list),
+        "statuses": Campaign.Status.choices,
+        "filters": {"status": status, "search": search},
+        "filtered": bool(status or search),
+        "is_manager": roles.is_manager(request.user),
+    }
+    return render(request, "funnel/campaign_list.html", context)
+
+
+def _campaign_or_404(pk: int) -> Campaign:
+    try:
+        return campaigns.campaign_get(pk=pk)
+    except Campaign.DoesNotExist:
+        raise Http404(_("Not found.")) from None
+
+
+def _campaign_form_page(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
+    _require_manager(request)
+    if campaign is not None and not campaign.is_editable:
+        messages.error(request, _("This campaign has started and can no longer be changed."))
+        return redirect("funnel:campaign", pk=campaign.pk)
+    initial = {}
+    if campaign is not None:
+        initial = {
+            "name": campaign.name,
+            "template": campaign.template,
+            "audience": campaign.audience,
+            "scheduled_at": timezone.localtime(campaign.scheduled_at) if campaign.scheduled_at else None,
+        }
+    form = CampaignForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = campaigns.campaign_save(actor=request.user, campaign=campaign, **form.cleaned_data)
+            if request.POST.get("action") == "send":
+                campaign = campaigns.campaign_send(actor=request.user, campaign=campaign)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            if campaign.status == Campaign.Status.SCHEDULED:
+                when = formats.date_format(timezone.localtime(campaign.scheduled_at), "SHORT_DATETIME_FORMAT")
+                messages.success(request, _("Campaign scheduled for %(when)s.") % {"when": when})
+            elif campaign.status in (Campaign.Status.SENDING, Campaign.Status.DONE):
+                messages.success(request, _("Campaign started."))
+            else:
+                messages.success(request, _("Campaign saved as a draft."))
+            return redirect("funnel:campaign", pk=campaign.pk)
+    audience = form["audience"].value() if form.is_bound else (campaign.audience_id if campaign else None)
+    context = {"form": form, "campaign": campaign, "size": _audience_size_of(audience)}
+    return render(request, "funnel/campaign_form.html", context, status=400 if form.errors else 200)
+
+
+def _audience_size_of(audience_id: Any) -> int | None:
+    if not str(audience_id or "").isdigit():
+        return None
+    audience = Audience.objects.filter(pk=int(audience_id)).first()
+    return campaigns.audience_size(filters=audience.filters) if audience is not None else None
+
+
+@crm_role_required
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    return _campaign_form_page(request, None)
+
+
+@crm_role_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _campaign_form_page(request, _campaign_or_404(pk))
+
+
+def _progress_context(campaign: Campaign) -> dict[str, Any]:
+    results = campaigns.campaign_results(campaign=campaign)
+    return {
+        "campaign": campaign,
+        "results": results,
+        "failed_batches": campaigns.campaign_failed_batches(campaign=campaign)
+        if campaign.status in (Campaign.Status.SENDING, Campaign.Status.DONE)
+        else 0,
+        # Keep polling while messages are still being prepared or handed to the provider.
+        "polling": campaign.status == Campaign.Status.SENDING or results.in_flight > 0,
+        "delivery_percent": min(100, round(results.handed_over * 100 / campaign.queued_count))
+        if campaign.queued_count
+        else (100 if campaign.status == Campaign.Status.DONE else 0),
+    }
+
+
+@crm_role_required
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(pk)
+    context = _progress_context(campaign)
+    context["is_manager"] = roles.is_manager(request.user)
+    if campaign.is_editable:
+        context["size"] = campaigns.audience_size(filters=campaign.audience.filters)
+    return render(request, "funnel/campaign_detail.html", context)
+
+
+@crm_role_required
+@require_GET
+def campaign_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "funnel/campaign_progress.html", _progress_context(_campaign_or_404(pk)))
+
+
+@crm_role_required
+@require_POST
+def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request)
+    campaign = _campaign_or_404(pk)
+    try:
+        campaign = campaigns.campaign_send(actor=request.user, campaign=campaign)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        if campaign.status == Campaign.Status.SCHEDULED:
+            when = formats.date_format(timezone.localtime(campaign.scheduled_at), "SHORT_DATETIME_FORMAT")
+            messages.success(request, _("Campaign scheduled for %(when)s.") % {"when": when})
+        else:
+            messages.success(request, _("Campaign started."))
+    return redirect("funnel:campaign", pk=pk)
+
+
+@crm_role_required
+@require_POST
+def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request)
+    campaign = _campaign_or_404(pk)
+    try:
+        campaigns.campaign_cancel(actor=request.user, campaign=campaign)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, _("Campaign cancelled; nothing will be sent."))
+    return redirect("funnel:campaign", pk=pk)
+
+
+@crm_role_required
+@require_GET
+def campaign_audience_size(request: HttpRequest) -> HttpResponse:
+    """htmx: the size of the audience picked on the campaign form."""
+    return render(request, "funnel/campaign_size.html", {"size": _audience_size_of(request.GET.get("audience"))})
+
+
+@crm_role_required
+@require_GET
+def audience_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "funnel/campaign_audiences.html",
+        {"audiences": list(campaigns.audience_list()), "is_manager": roles.is_manager(request.user)},
+    )
+
+
+def _audience_form_page(request: HttpRequest, audience: Audience | None) -> HttpResponse:
+    _require_manager(request)
+    initial = AudienceForm.initial_from(audience) if audience is not None else {}
+    form = AudienceForm(request.POST or None, initial=initial)
+    size = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            audience = campaigns.audience_save(
+                actor=request.user, audience=audience, name=form.cleaned_data["name"], filters=form.filters()
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, _("Audience saved."))
+            return redirect("funnel:audiences")
+    elif audience is not None:
+        size = campaigns.audience_size(filters=audience.filters)
+    context = {"form": form, "audience": audience, "size": size}
+    return render(request, "funnel/campaign_audience_form.html", context, status=400 if form.errors else 200)
+
+
+@crm_role_required
+@require_http_methods(["GET", "POST"])
+def audience_create(request: HttpRequest) -> HttpResponse:
+    return _audience_form_page(request, None)
+
+
+@crm_role_required
+@require_http_methods(["GET", "POST"])
+def audience_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _audience_form_page(request, _get_or_404(Audience, pk))
+
+
+@crm_role_required
+@require_GET
+def audience_size(request: HttpRequest) -> HttpResponse:
+    """htmx: how many customers the filters being edited select right now."""
+    form = AudienceForm(request.GET)
+    form.fields["name"].required = False
+    context: dict[str, Any] = {"size": None}
+    if form.is_valid():
+        try:
+            context["size"] = campaigns.audience_size(filters=form.filters())
+        except ValidationError as exc:
+            context["error"] = "; ".join(exc.messages)
+    else:
+        context["error"] = _("Fix the filters marked below to see the audience size.")
+    return render(request, "funnel/campaign_size.html", context)
