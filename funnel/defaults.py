@@ -28,11 +28,13 @@ DEFAULT_TEMPLATES: dict[str, tuple[str, str, str, str, str, str]] = {
         "Adoção · Boas-vindas (D+0)",
         "service",
         "Boas-vindas, {nome}!",
-        "Olá, {nome}!\n\nQue bom ter você com a gente. Eu sou {responsavel} e vou acompanhar você nos "
-        "primeiros passos com {produto}. Se precisar de qualquer coisa, é só responder este e-mail.\n\n"
+        # Worded so it reads well with the fallbacks too: no owner -> "nossa equipe", no plan or
+        # product -> "nossos produtos" (messaging/services.py).
+        "Olá, {nome}!\n\nQue bom ter você com a gente. Quem vai acompanhar você nos primeiros passos com "
+        "{produto} é {responsavel}. Se precisar de qualquer coisa, é só responder este e-mail.\n\n"
         "Um abraço,\n{responsavel}",
         "Welcome, {name}!",
-        "Hi {name},\n\nGreat to have you with us. I'm {owner} and I'll help you get started with {product}. "
+        "Hi {name},\n\nGreat to have you with us. Helping you get started with {product}: {owner}. "
         "If you need anything, just reply to this e-mail.\n\nBest,\n{owner}",
     ),
     "funil-check-in-d7": (

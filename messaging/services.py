@@ -160,7 +160,8 @@ def template_variables(*, customer: Customer, language: str) -> dict[str, str]:
             "first_name": customer.name.split()[0]
             if customer.kind == Customer.Kind.PERSON and customer.name
             else customer.name,
-            "product": (last_order.product if last_order and last_order.product else customer.plan) or "",
+            "product": (last_order.product if last_order and last_order.product else customer.plan)
+            or str(_("our products")),
             "owner": str(owner_name),
             "last_order": last_order_text,
             "company": setting("MESSAGING_COMPANY_NAME", "Posvenda"),

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
+export SITE_URL="${SITE_URL:-http://127.0.0.1:${PORT}}"  # absolute links in e-mails (unsubscribe, preferences)
 PY=.venv/bin/python
 mkdir -p var
 

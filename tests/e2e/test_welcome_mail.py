@@ -76,7 +76,7 @@ def test_new_customer_gets_the_welcome_email_once_through_a_real_worker_and_smtp
     assert email["Subject"] == "Boas-vindas, Beatriz Nogueira!"
     text = email.get_body(preferencelist=("plain",)).get_content()
     assert text.startswith("Olá, Beatriz Nogueira!")
-    assert "Eu sou Carla Mendes" in text  # the owner, personalised too
+    assert "nos primeiros passos com Plano Pro é Carla Mendes" in text  # the owner, personalised too
     assert "Plano Pro" in text
     assert str(email["List-Unsubscribe"]).strip().startswith("<https://crm.example.com.br/messaging/u/")
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -104,3 +104,16 @@ def test_template_validate_refuses_unbalanced_braces():
         services.template_validate(subject="", body="Olá {nome")
 
     assert "Unbalanced braces" in excinfo.value.message_dict["body"][0]
+
+
+def test_product_and_owner_fall_back_to_readable_words_when_missing(db):
+    from messaging import services
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(name="Rita Alves", plan="", owner=None)
+
+    _subject, body = services.text_render(
+        subject="Oi", body="Aproveite {product}, com {owner}.", customer=customer, context=None, language="en"
+    )
+
+    assert body == "Aproveite our products, com our team."
