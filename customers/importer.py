@@ -48,8 +48,8 @@ MAX_STORED_ERRORS = 5000
 STALE_AFTER = timedelta(minutes=30)
 PIPELINE_WRITES = True  # PostgreSQL: write chunk N on a second connection while chunk N+1 is read
 # One event per chunk (never per row) with the ids of the customers the import created, so the
-# funnel can hook in later: events.subscribe(CUSTOMERS_IMPORTED, handler(customer_ids=[...])).
-CUSTOMERS_IMPORTED = "customers_imported"
+# funnel records their entry stage (funnel.handlers.on_customers_imported).
+CUSTOMERS_IMPORTED = events.CUSTOMERS_IMPORTED
 
 ProgressCallback = Callable[[int, int], None]
 

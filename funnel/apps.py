@@ -15,3 +15,4 @@ class FunnelConfig(AppConfig):
         events.subscribe(events.ORDER_RECORDED, handlers.on_order_recorded)
         events.subscribe(events.CONTRACT_CHANGED, handlers.on_contract_changed)
         events.subscribe(events.PLAN_UPGRADED, handlers.on_plan_upgraded)
+        events.subscribe(events.CUSTOMERS_IMPORTED, handlers.on_customers_imported)

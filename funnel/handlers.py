@@ -37,3 +37,7 @@ def on_contract_changed(*, event: str, contract_id: int, customer_id: int, **_: 
 
 def on_plan_upgraded(*, event: str, customer_id: int, old_mrr: Decimal, new_mrr: Decimal, **_: Any) -> None:
     _safely(services.rule_upsell_on_plan, customer_id=customer_id, old_mrr=old_mrr, new_mrr=new_mrr)
+
+
+def on_customers_imported(*, event: str, customer_ids: list[int], **_: Any) -> None:
+    _safely(services.stage_history_record_initial, customer_ids=customer_ids)

@@ -186,6 +186,33 @@ def stage_enter_initial(*, customer_id: int) -> StageChange | None:
     return change
 
 
+def stage_history_record_initial(*, customer_ids: Iterable[int] | None = None) -> int:
+    """Record the current stage as the entry point of customers that have no stage history yet.
+
+    For customers that arrive in bulk (a CSV import of an existing base, the demo data, customers
+    from before the funnel existed). Unlike stage_enter_initial it schedules no playbook: a welcome
+    sequence is for a customer who just bought, not for a base being migrated. Running it again
+    records nothing more.
+    """
+    pending = Customer.objects.filter(~Exists(StageChange.objects.filter(customer_id=OuterRef("pk"))))
+    if customer_ids is not None:
+        pending = pending.filter(pk__in=list(customer_ids))
+    reason = _("Stage recorded when the customer's funnel history started (bulk load).")
+    rows = [
+        StageChange(
+            customer_id=pk,
+            from_stage="",
+            to_stage=stage,
+            changed_at=created_at,
+            source=StageChange.Source.SYSTEM,
+            reason=reason,
+        )
+        for pk, stage, created_at in pending.values_list("pk", "stage", "created_at").iterator(chunk_size=5000)
+    ]
+    StageChange.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)
+
+
 # --- transition rules --------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ CUSTOMER_UPDATED = "customer_updated"
 ORDER_RECORDED = "order_recorded"
 CONTRACT_CHANGED = "contract_changed"
 INTERACTION_ADDED = "interaction_added"
+CUSTOMERS_IMPORTED = "customers_imported"  # one per import chunk: customer_ids, import_job_id
 PLAN_UPGRADED = "plan_upgraded"  # customer or contract MRR went up: customer_id, old_mrr, new_mrr
 STAGE_CHANGED = "stage_changed"  # customer_id, stage_change_id, from_stage, to_stage
 

@@ -15,6 +15,7 @@ $PY manage.py migrate --noinput
 $PY manage.py compilemessages --ignore '.venv/*' >/dev/null 2>&1 || true
 $PY manage.py load_demo
 $PY manage.py load_playbooks
+$PY manage.py funnel_backfill
 
 pids=()
 cleanup() {
