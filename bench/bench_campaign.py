@@ -160,7 +160,9 @@ def create_data(n: int) -> int:
     return campaign.pk
 
 
-def start_workers(count: int, env: dict[str, str], concurrency: int, pool: str) -> list[subprocess.Popen]:
+def start_workers(
+    count: int, env: dict[str, str], concurrency: int, pool: str, prefetch: int | None
+) -> list[subprocess.Popen]:
     workers = []
     for n in range(count):
         cmd = [
@@ -175,6 +177,8 @@ def start_workers(count: int, env: dict[str, str], concurrency: int, pool: str) 
             "--without-mingle",
             "--loglevel=WARNING",
         ]
+        if prefetch:
+            cmd.append(f"--prefetch-multiplier={prefetch}")
         log = (ROOT / "bench" / "out" / f"campaign_worker{n + 1}.log").open("w")
         workers.append(subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT))
     return workers
@@ -196,10 +200,19 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="processes per worker")
-    parser.add_argument("--pool", default="prefork")
+    parser.add_argument("--pool", default="prefork", help="prefork (Celery's default) or solo")
+    parser.add_argument(
+        "--prefetch-multiplier", type=int, help="override CELERY_WORKER_PREFETCH_MULTIPLIER (settings: 1)"
+    )
+    parser.add_argument(
+        "--db-reuse-max",
+        type=int,
+        default=0,
+        help="CELERY_DB_REUSE_MAX for the workers (0: Celery's default, a new DB connection per task)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_CAMPAIGN_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_CAMPAIGN_REDIS_URL", DEFAULT_REDIS))
-    parser.add_argument("--idle-timeout", type=float, default=120.0, help="give up after this long with no mail")
+    parser.add_argument("--idle-timeout", type=float, default=120.0, help="give up after this long with no progress")
     args = parser.parse_args()
     n = args.customers
     (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
@@ -214,6 +227,7 @@ def main() -> None:
     print(f"resetting {args.database_url} and applying migrations", flush=True)
     reset_database(args.database_url)
     env = setup_django(args.database_url, args.redis_url, port, cap=1000)
+    env["CELERY_DB_REUSE_MAX"] = str(args.db_reuse_max)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -224,7 +238,7 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    workers = start_workers(args.workers, env, args.concurrency, args.pool)
+    workers = start_workers(args.workers, env, args.concurrency, args.pool, args.prefetch_multiplier)
     time.sleep(4)  # let the workers connect before the click
     if any(w.poll() is not None for w in workers):
         sys.exit("a worker exited at start; see bench/out/campaign_worker*.log")
@@ -241,25 +255,28 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     print(
         f"sending campaign {campaign_id} to {n:,} customers with {args.workers} workers "
-        f"(--concurrency={args.concurrency}, pool {args.pool}), SMTP sink on 127.0.0.1:{port}",
+        f"(--concurrency={args.concurrency}, pool {args.pool}, prefetch multiplier "
+        f"{args.prefetch_multiplier or 'from settings'}, CELERY_DB_REUSE_MAX {args.db_reuse_max or 'unset'}), "
+        f"SMTP sink on 127.0.0.1:{port}",
         flush=True,
     )
     click = time.perf_counter()
     campaigns.campaign_send(actor=manager, campaign=campaign)
     click_done = time.perf_counter()
     fanout_done: float | None = None
-    last_seen, last_change = 0, time.perf_counter()
+    last_seen, last_change = (0, 0), time.perf_counter()
     next_report = click + 5
     while True:
         time.sleep(0.25)
         now = time.perf_counter()
         count = sink.count
-        if count != last_seen:
-            last_seen, last_change = count, now
-        if fanout_done is None and Campaign.objects.filter(pk=campaign_id, status="done").exists():
+        status, processed = Campaign.objects.filter(pk=campaign_id).values_list("status", "processed_count").get()
+        if (count, processed) != last_seen:  # progress is mail received or customers fanned out
+            last_seen, last_change = (count, processed), now
+        if fanout_done is None and status == "done":
             fanout_done = now
         if now >= next_report:
-            print(f"  t+{now - click:5.1f} s: {count:,} received, fan-out {'done' if fanout_done else 'running'}")
+            print(f"  t+{now - click:5.1f} s: {count:,} received; fan-out {processed:,} of {n:,} customers")
             next_report += 5
         if count >= n or now - last_change > args.idle_timeout:
             break
@@ -301,8 +318,8 @@ def main() -> None:
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(
             f"{datetime.now(UTC).isoformat(timespec='seconds')}\tcampaign\tcustomers={n}\tworkers={args.workers}"
-            f"x{args.concurrency}/{args.pool}\treceived={received}\tmessages/s={rate:.0f}\t"
-            f"end_to_end_s={last - click:.1f}\tfanout_s={(fanout_done or 0) - click:.1f}\t"
+            f"x{args.concurrency}/{args.pool}/prefetch={args.prefetch_multiplier or 'settings'}/db_reuse={args.db_reuse_max}\treceived={received}\tmessages/s={rate:.0f}\t"
+            f"end_to_end_s={last - click:.1f}\tfanout_s={f'{fanout_done - click:.1f}' if fanout_done else 'n/a'}\t"
             f"dup_recipients={dup_recipients}\tdup_message_ids={dup_ids}\tload={load_after:.2f}\n"
         )
 

@@ -155,6 +155,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery closes every database connection before and after each task unless this is set; reusing it
+# for N tasks saves a PostgreSQL connect (and backend start) per task (docs/benchmarks.md, Campaign).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=0) or None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- E-mail: console in development; SMTP via EMAIL_URL; any ESP through django-anymail.
