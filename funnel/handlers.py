@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from . import services
+from . import services, tasks
 
 log = logging.getLogger(__name__)
 
@@ -40,4 +40,6 @@ def on_plan_upgraded(*, event: str, customer_id: int, old_mrr: Decimal, new_mrr:
 
 
 def on_customers_imported(*, event: str, customer_ids: list[int], **_: Any) -> None:
-    _safely(services.stage_history_record_initial, customer_ids=customer_ids)
+    # A worker records the history, so a 100,000-row import is not slowed by it; if the broker is
+    # down the hourly beat entry (funnel-record-initial-history) catches up.
+    _safely(tasks.record_initial_history.delay, customer_ids=customer_ids)

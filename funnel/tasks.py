@@ -39,3 +39,10 @@ def campaign_send_batch(batch_id: int) -> bool:
     from . import campaigns
 
     return campaigns.campaign_batch_run(batch_id=batch_id)
+
+
+@shared_task
+def record_initial_history(customer_ids: list[int] | None = None) -> int:
+    """After an import chunk (its customer ids), and hourly for everyone as a safety net: start the
+    funnel history of customers that have none. Safe to run twice (it skips customers with history)."""
+    return services.stage_history_record_initial(customer_ids=customer_ids)

@@ -21,4 +21,5 @@ app.conf.beat_schedule = {
     "funnel-evaluate-time-rules": {"task": "funnel.tasks.evaluate_time_rules", "schedule": crontab(minute=7)},
     "funnel-overdue-digest": {"task": "funnel.tasks.send_overdue_digest", "schedule": crontab(hour=8, minute=0)},
     "funnel-start-due-campaigns": {"task": "funnel.tasks.start_due_campaigns", "schedule": 60.0},
+    "funnel-record-initial-history": {"task": "funnel.tasks.record_initial_history", "schedule": crontab(minute=37)},
 }

@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from customers import importer
 from funnel import services
+from funnel import tasks as funnel_tasks
 from funnel.models import StageChange, StepRun
+from posvenda.celery import app as celery_app
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,10 +46,23 @@ def test_customers_created_by_an_import_enter_the_funnel_history(tmp_path: Path,
     csv = tmp_path / "clientes.csv"
     csv.write_text("external_id,nome,email\nIMP-1,Ana Souza,ana@example.com\nIMP-2,Bruno Lima,bruno@example.com\n")
 
-    with django_capture_on_commit_callbacks(execute=True):
-        job = importer.import_path(csv, kind="customers", actor=None)
+    celery_app.conf.task_always_eager = True  # the handler hands the ids to a worker task
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            job = importer.import_path(csv, kind="customers", actor=None)
+    finally:
+        celery_app.conf.task_always_eager = False
 
     assert job.created_count == 2
     history = StageChange.objects.filter(customer__external_id__in=["IMP-1", "IMP-2"])
     assert sorted(history.values_list("to_stage", flat=True)) == ["adoption", "adoption"]
     assert not StepRun.objects.filter(customer__external_id__in=["IMP-1", "IMP-2"]).exists()
+
+
+def test_the_history_task_is_safe_to_run_twice():
+    customers = CustomerFactory.create_batch(2)
+
+    assert funnel_tasks.record_initial_history([c.pk for c in customers]) == 2
+    assert funnel_tasks.record_initial_history([c.pk for c in customers]) == 0
+    assert funnel_tasks.record_initial_history() == 0
+    assert StageChange.objects.filter(customer__in=customers).count() == 2
