@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import phonenumbers
 from django import template
 from django.utils import formats, translation
 
@@ -27,3 +28,15 @@ def brl(value: Any) -> str:
     number = formats.number_format(abs(amount), decimal_pos=2, use_l10n=True, force_grouping=True)
     separator = "" if (translation.get_language() or "").startswith("en") else " "
     return f"{sign}R${separator}{number}"
+
+
+@register.filter
+def phone(value: str) -> str:
+    """+5511987654321 -> "+55 11 98765-4321" (E.164 is stored; people read the grouped form)."""
+    if not value:
+        return ""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

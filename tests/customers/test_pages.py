@@ -677,3 +677,13 @@ def test_list_defaults_to_brazilian_money_and_dates(client, agent):
     assert '<html lang="pt-br">' in html
     assert "R$ 1.234,56" in html
     assert timezone.localdate().strftime("%d/%m/%Y") in html
+
+
+def test_360_page_shows_the_phone_grouped_for_reading(client, agent):
+    customer = CustomerFactory(owner=agent, phone="+5511987654321")
+    client.force_login(agent)
+
+    html = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+
+    assert 'href="tel:+5511987654321"' in html
+    assert "+55 11 98765-4321" in html
