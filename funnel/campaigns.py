@@ -489,7 +489,7 @@ def _campaign_finish_if_complete(campaign_id: int, now: datetime) -> bool:
 
 def campaign_batch_run(*, batch_id: int) -> bool:
     """Queue the messages of one batch; True when this call did the work (False: claimed elsewhere)."""
-    from messaging.services import message_queue
+    from messaging.services import message_queue, messages_hand_off_on_commit
 
     now = timezone.now()
     claimed = CampaignBatch.objects.filter(pk=batch_id, status=BatchStatus.PENDING).update(
@@ -502,6 +502,7 @@ def campaign_batch_run(*, batch_id: int) -> bool:
         with transaction.atomic():
             campaign = Campaign.objects.select_related("template", "created_by").get(pk=batch.campaign_id)
             queued = blocked = 0
+            to_deliver: list[int] = []
             customers = Customer.objects.filter(pk__in=batch.customer_ids).select_related("owner").order_by("pk")
             for customer in customers:
                 message = message_queue(
@@ -511,11 +512,14 @@ def campaign_batch_run(*, batch_id: int) -> bool:
                     automated=True,
                     created_by=campaign.created_by,
                     source=campaign.source,
+                    hand_off=False,
                 )
                 if message.status == Message.Status.BLOCKED:
                     blocked += 1
                 else:
                     queued += 1
+                    if message.status == Message.Status.QUEUED:
+                        to_deliver.append(message.pk)
             finished = timezone.now()
             # Fencing: only the run holding the latest claim may finish the batch and count it.
             fenced = CampaignBatch.objects.filter(
@@ -532,6 +536,8 @@ def campaign_batch_run(*, batch_id: int) -> bool:
                 updated_at=finished,
             )
             _campaign_finish_if_complete(campaign.pk, finished)
+            # One delivery task per MESSAGING_DELIVER_BATCH_SIZE messages, after this batch commits.
+            messages_hand_off_on_commit(to_deliver)
         return True
     except _LostClaim:
         log.info("Campaign batch %s was finished by another run; this run rolled back.", batch_id)

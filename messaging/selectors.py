@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -97,3 +98,34 @@ def consent_states(*, customer_id: int) -> dict[tuple[str, str], bool | None]:
 
 def is_suppressed(*, address: str) -> bool:
     return bool(address) and Suppression.objects.filter(address=address.strip().lower()).exists()
+
+
+def suppressed_addresses(*, addresses: Iterable[str]) -> set[str]:
+    """The suppressed ones among ``addresses`` (normalised to lower case), in one query."""
+    wanted = {a.strip().lower() for a in addresses if a}
+    if not wanted:
+        return set()
+    return set(Suppression.objects.filter(address__in=wanted).values_list("address", flat=True))
+
+
+def consents_in_force(*, keys: Iterable[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+    """The (customer_id, messaging channel, purpose) keys with consent in force, in one query.
+
+    Same rule as ``consent_in_force``: the latest record per customer + channel + purpose wins.
+    """
+    keys = set(keys)
+    if not keys:
+        return set()
+    latest: dict[tuple[int, str, str], bool] = {}
+    rows = (
+        Consent.objects.filter(
+            customer_id__in={k[0] for k in keys},
+            channel__in={CONSENT_CHANNELS.get(k[1], k[1]) for k in keys},
+            purpose__in={k[2] for k in keys},
+        )
+        .order_by("customer_id", "channel", "purpose", "-recorded_at", "-id")
+        .values_list("customer_id", "channel", "purpose", "granted")
+    )
+    for customer_id, channel, purpose, granted in rows:
+        latest.setdefault((customer_id, channel, purpose), granted)
+    return {k for k in keys if latest.get((k[0], CONSENT_CHANNELS.get(k[1], k[1]), k[2]))}

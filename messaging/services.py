@@ -3,8 +3,9 @@ tracking, suppression and the customer's own consent choices.
 
 Exactly-once rules:
 - ``message_queue`` is keyed by a unique idempotency key: a second call returns the first row.
-- ``message_deliver`` claims the row with ``UPDATE ... SET status='sending' WHERE status='queued'``;
-  only the caller whose UPDATE touched the row sends, so duplicate or racing tasks send nothing.
+- ``message_deliver_batch`` (and ``message_deliver``, a batch of one) claims the rows with one
+  ``UPDATE ... SET status='sending' WHERE id IN (...) AND status='queued' RETURNING id``; only the
+  rows that caller's UPDATE touched are sent, so duplicate or racing tasks send nothing twice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -316,6 +317,7 @@ def message_queue(
     draft: bool = False,
     created_by: AbstractBaseUser | None = None,
     source: str = "",
+    hand_off: bool = True,
 ) -> Message:
     """Create the one Message for ``idempotency_key`` in the caller's transaction.
 
@@ -323,6 +325,8 @@ def message_queue(
     The new row is a draft (``draft=True``), blocked (with the reason) or queued; a queued row is
     handed to a worker after commit, and the outbox beat delivers it if that hand-off is lost.
     ``channel`` and ``purpose`` default to the template's (else e-mail / service).
+    ``hand_off=False``: the caller hands queued rows to the workers itself, in batches
+    (``messages_hand_off_on_commit``), as a campaign batch does.
     """
     key = (idempotency_key or "").strip()
     if not key:
@@ -392,7 +396,7 @@ def message_queue(
         return existing
     if reason:
         _event(message, MessageEvent.Type.BLOCKED, detail=Reason(reason).label)
-    elif not draft:
+    elif not draft and hand_off:
         _enqueue_on_commit(message.pk)
     return message
 
@@ -469,49 +473,151 @@ def message_discard(*, message: Message, actor: AbstractBaseUser | None) -> Mess
 # --- Delivery ----------------------------------------------------------------------------------
 
 
+def deliver_batch_size() -> int:
+    """How many message ids one delivery task takes (campaign fan-out and the outbox beat)."""
+    return max(int(setting("MESSAGING_DELIVER_BATCH_SIZE", 200)), 1)
+
+
+def message_batches(message_ids: Iterable[int], *, size: int | None = None) -> list[list[int]]:
+    """``message_ids`` cut into lists of at most ``size`` (MESSAGING_DELIVER_BATCH_SIZE)."""
+    ids = list(message_ids)
+    size = size or deliver_batch_size()
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def messages_hand_off_on_commit(message_ids: Iterable[int]) -> None:
+    """After commit, put the queued messages on the broker in batches of MESSAGING_DELIVER_BATCH_SIZE.
+
+    The rows are the outbox: if the broker is down, the outbox beat delivers them within a minute.
+    """
+    batches = message_batches(message_ids)
+    if not batches:
+        return
+
+    def enqueue() -> None:
+        from . import tasks
+
+        for batch in batches:
+            try:
+                tasks.deliver_batch.delay(batch)
+            except Exception:
+                log.warning("Broker unavailable; %s messages will be delivered by the outbox beat.", len(batch))
+                return
+
+    transaction.on_commit(enqueue)
+
+
+def _claim(message_ids: Iterable[int]) -> list[int]:
+    """Move the still-queued ones of ``message_ids`` to "sending" in one statement; return them.
+
+    Only the caller whose UPDATE changed a row gets its id back, so a duplicate or racing task
+    (PostgreSQL re-checks ``status`` after waiting for the row lock) claims nothing twice.
+    """
+    ids = sorted({int(pk) for pk in message_ids})
+    if not ids:
+        return []
+    connection = connections[router.db_for_write(Message)]
+    qn = connection.ops.quote_name
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # Only quoted identifiers and placeholders are interpolated; every value is a parameter.
+    table, status, attempts, updated_at, pk = map(
+        qn, (Message._meta.db_table, "status", "attempts", "updated_at", "id")
+    )
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = f"UPDATE {table} SET {status} = %s, {attempts} = {attempts} + 1, {updated_at} = %s WHERE {pk} IN ({placeholders}) AND {status} = %s RETURNING {pk}"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(Status.SENDING), now, *ids, str(Status.QUEUED)])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _blocked_reasons(messages: list[Message], adapters: Mapping[str, ChannelAdapter | None]) -> dict[int, str]:
+    """Why each claimed message may no longer go out (absent when it may): consent may have been
+    revoked or the address suppressed since it was queued. Two queries for the whole batch."""
+    suppressed = selectors.suppressed_addresses(addresses=[m.to_address for m in messages])
+    in_force = selectors.consents_in_force(
+        keys={(m.customer_id, m.channel, m.purpose) for m in messages if m.purpose != Consent.Purpose.SERVICE}
+    )
+    reasons: dict[int, str] = {}
+    for m in messages:
+        if adapters.get(m.channel) is None:
+            reasons[m.pk] = Reason.CHANNEL_NOT_CONFIGURED
+        elif not m.to_address:
+            reasons[m.pk] = Reason.NO_ADDRESS
+        elif m.to_address.strip().lower() in suppressed:
+            reasons[m.pk] = Reason.SUPPRESSED
+        elif m.purpose != Consent.Purpose.SERVICE and (m.customer_id, m.channel, m.purpose) not in in_force:
+            reasons[m.pk] = Reason.NO_CONSENT
+    return reasons
+
+
+def message_deliver_batch(*, message_ids: list[int]) -> int:
+    """Send the queued ones of ``message_ids``, each at most once; returns how many were sent.
+
+    One conditional UPDATE claims them (a duplicate or racing call claims nothing), consent and
+    suppression are checked again for the whole set, the e-mails go out over one connection, and
+    the results are written with a few set-based UPDATEs. A message that fails is marked failed
+    (the outbox beat retries it) without failing the others.
+    """
+    claimed = _claim(message_ids)
+    if not claimed:
+        return 0
+    messages = list(Message.objects.filter(pk__in=claimed).order_by("pk"))
+    adapters = {channel: get_adapter(channel) for channel in {m.channel for m in messages}}
+    reasons = _blocked_reasons(messages, adapters)
+    if reasons:
+        now = timezone.now()
+        with transaction.atomic():
+            for reason in set(reasons.values()):
+                Message.objects.filter(
+                    pk__in=[pk for pk, r in reasons.items() if r == reason], status=Status.SENDING
+                ).update(status=Status.BLOCKED, blocked_reason=reason, updated_at=now)
+            MessageEvent.objects.bulk_create(
+                MessageEvent(
+                    message_id=pk, event_type=MessageEvent.Type.BLOCKED, at=now, detail=str(Reason(reason).label)
+                )
+                for pk, reason in reasons.items()
+            )
+
+    sent: dict[int, str] = {}
+    failed: dict[int, str] = {}
+    for channel, adapter in adapters.items():
+        if adapter is None:
+            continue
+        to_send = [m for m in messages if m.channel == channel and m.pk not in reasons]
+        for message, result in adapter.send_many(to_send):
+            if isinstance(result, Exception):
+                # Any backend error: record it; the outbox beat retries up to max attempts.
+                failed[message.pk] = f"{type(result).__name__}: {result}"[:2000]
+                log.warning("Message %s failed (attempt %s): %s", message.pk, message.attempts, failed[message.pk])
+            else:
+                sent[message.pk] = (result or "")[:255]
+
+    now = timezone.now()
+    with transaction.atomic():
+        if sent:
+            # A fast tracking webhook may already have moved the status on: only "sending" becomes "sent".
+            Message.objects.filter(pk__in=list(sent)).update(
+                status=Case(When(status=Status.SENDING, then=Value(Status.SENT)), default=F("status")),
+                provider_message_id=Case(*(When(pk=pk, then=Value(pid)) for pk, pid in sent.items())),
+                sent_at=now,
+                error="",
+                updated_at=now,
+            )
+        for pk, error in failed.items():
+            Message.objects.filter(pk=pk, status=Status.SENDING).update(
+                status=Status.FAILED, error=error, updated_at=now
+            )
+        if failed:
+            MessageEvent.objects.bulk_create(
+                MessageEvent(message_id=pk, event_type=MessageEvent.Type.FAILED, at=now, detail=error[:500])
+                for pk, error in failed.items()
+            )
+    return len(sent)
+
+
 def message_deliver(*, message_id: int) -> None:
     """Send one queued message, at most once. Safe to call twice or from racing workers."""
-    now = timezone.now()
-    claimed = Message.objects.filter(pk=message_id, status=Status.QUEUED).update(
-        status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now
-    )
-    if claimed != 1:
-        return
-    message = Message.objects.select_related("customer").get(pk=message_id)
-    adapter = get_adapter(message.channel)
-    # Consent may have been revoked (or the address suppressed) since the message was queued.
-    reason = _blocked_reason(
-        customer=message.customer,
-        channel=message.channel,
-        purpose=message.purpose,
-        adapter=adapter,
-        address=message.to_address,
-        check_cap=False,
-    )
-    if reason:
-        Message.objects.filter(pk=message_id, status=Status.SENDING).update(
-            status=Status.BLOCKED, blocked_reason=reason, updated_at=timezone.now()
-        )
-        _event(message, MessageEvent.Type.BLOCKED, detail=Reason(reason).label)
-        return
-    try:
-        provider_id = adapter.send(message)
-    except Exception as exc:  # any backend error: record it; deliver_pending retries up to max attempts
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.warning("Message %s failed (attempt %s): %s", message_id, message.attempts, error)
-        Message.objects.filter(pk=message_id, status=Status.SENDING).update(
-            status=Status.FAILED, error=error, updated_at=timezone.now()
-        )
-        _event(message, MessageEvent.Type.FAILED, detail=error)
-        return
-    # A fast tracking webhook may already have moved the status on: only "sending" becomes "sent".
-    Message.objects.filter(pk=message_id).update(
-        status=Case(When(status=Status.SENDING, then=Value(Status.SENT)), default=F("status")),
-        provider_message_id=(provider_id or "")[:255],
-        sent_at=timezone.now(),
-        error="",
-        updated_at=timezone.now(),
-    )
+    message_deliver_batch(message_ids=[message_id])
 
 
 def messages_due_for_delivery(*, now: datetime | None = None, batch: int | None = None) -> list[int]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,3 +28,15 @@ class ChannelAdapter(ABC):
     @abstractmethod
     def send(self, message: Message) -> str:
         """Send ``message``; return the provider message id ("" if none). Raise on failure."""
+
+    def send_many(self, messages: Iterable[Message]) -> Iterator[tuple[Message, str | Exception]]:
+        """Send each message; yield (message, provider id) or (message, the exception it raised).
+
+        One message's failure never stops the others. Adapters that can reuse a connection
+        (e-mail) override this; the default sends one by one.
+        """
+        for message in messages:
+            try:
+                yield message, self.send(message)
+            except Exception as exc:  # recorded on that message only
+                yield message, exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Iterator
 from email.utils import make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -18,6 +20,8 @@ from .base import ChannelAdapter
 if TYPE_CHECKING:
     from customers.models import Customer
     from messaging.models import Message
+
+log = logging.getLogger(__name__)
 
 
 class EmailAdapter(ChannelAdapter):
@@ -57,12 +61,56 @@ class EmailAdapter(ChannelAdapter):
         email.tags = [f"purpose:{message.purpose}"]
         return email
 
-    def send(self, message: Message) -> str:
-        email = self.build(message)
-        email.send(fail_silently=False)
+    @staticmethod
+    def _provider_id(email: EmailMultiAlternatives) -> str:
         status = getattr(email, "anymail_status", None)
         provider_id = getattr(status, "message_id", None) if status is not None else None
         if isinstance(provider_id, str) and provider_id:
             return provider_id
         # SMTP and console have no provider id: the Message-ID header is what bounces refer to.
         return email.extra_headers["Message-ID"]
+
+    def send(self, message: Message) -> str:
+        email = self.build(message)
+        email.send(fail_silently=False)
+        return self._provider_id(email)
+
+    def send_many(self, messages: Iterable[Message]) -> Iterator[tuple[Message, str | Exception]]:
+        """Send over one connection (one SMTP session, or one ESP HTTP session) opened once.
+
+        A failed message is yielded with its exception; the connection is then reopened, because
+        after an SMTP error the session may be in an unknown state.
+        """
+        connection = get_connection(fail_silently=False)
+        try:
+            connection.open()
+        except Exception as exc:  # no session at all: every message of the batch failed to go out
+            for message in messages:
+                yield message, exc
+            return
+        try:
+            for message in messages:
+                try:
+                    email = self.build(message)
+                    email.connection = connection
+                    email.send(fail_silently=False)
+                    yield message, self._provider_id(email)
+                except Exception as exc:  # recorded on that message only
+                    yield message, exc
+                    self._reopen(connection)
+        finally:
+            self._close(connection)
+
+    @staticmethod
+    def _close(connection: object) -> None:
+        try:
+            connection.close()  # type: ignore[attr-defined]
+        except Exception:  # the server may already have dropped the session
+            log.debug("Closing the e-mail connection failed", exc_info=True)
+
+    def _reopen(self, connection: object) -> None:
+        self._close(connection)
+        try:
+            connection.open()  # type: ignore[attr-defined]
+        except Exception:  # the next send opens it again (or fails and is recorded)
+            log.debug("Reopening the e-mail connection failed", exc_info=True)

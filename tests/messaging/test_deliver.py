@@ -146,7 +146,7 @@ def test_outbox_beat_delivers_a_queued_message_whose_enqueue_was_lost():
     assert services.messages_due_for_delivery() == []  # handed over less than a minute ago
 
     Message.objects.filter(pk=message.pk).update(enqueued_at=timezone.now() - timedelta(minutes=2))
-    with mock.patch.object(tasks.deliver, "delay", side_effect=lambda pk: tasks.deliver(pk)):
+    with mock.patch.object(tasks.deliver_batch, "delay", side_effect=lambda ids: tasks.deliver_batch(ids)):
         assert tasks.deliver_pending() == 1
         assert tasks.deliver_pending() == 0
 
