@@ -536,7 +536,7 @@ def campaign_batch_run(*, batch_id: int) -> bool:
                 updated_at=finished,
             )
             _campaign_finish_if_complete(campaign.pk, finished)
-            # One delivery task per MESSAGING_DELIVER_BATCH_SIZE messages, after this batch commits.
+            # One delivery task per MESSAGING_DELIVER_TASK_SIZE messages, after this batch commits.
             messages_hand_off_on_commit(to_deliver)
         return True
     except _LostClaim:

@@ -475,18 +475,18 @@ def message_discard(*, message: Message, actor: AbstractBaseUser | None) -> Mess
 
 def deliver_batch_size() -> int:
     """How many message ids one delivery task takes (campaign fan-out and the outbox beat)."""
-    return max(int(setting("MESSAGING_DELIVER_BATCH_SIZE", 200)), 1)
+    return max(int(setting("MESSAGING_DELIVER_TASK_SIZE", 200)), 1)
 
 
 def message_batches(message_ids: Iterable[int], *, size: int | None = None) -> list[list[int]]:
-    """``message_ids`` cut into lists of at most ``size`` (MESSAGING_DELIVER_BATCH_SIZE)."""
+    """``message_ids`` cut into lists of at most ``size`` (MESSAGING_DELIVER_TASK_SIZE)."""
     ids = list(message_ids)
     size = size or deliver_batch_size()
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def messages_hand_off_on_commit(message_ids: Iterable[int]) -> None:
-    """After commit, put the queued messages on the broker in batches of MESSAGING_DELIVER_BATCH_SIZE.
+    """After commit, put the queued messages on the broker in batches of MESSAGING_DELIVER_TASK_SIZE.
 
     The rows are the outbox: if the broker is down, the outbox beat delivers them within a minute.
     """

@@ -149,7 +149,7 @@ def test_one_failing_message_does_not_fail_the_others():
 
 @pytest.mark.django_db
 def test_outbox_beat_hands_queued_messages_over_in_batches(settings):
-    settings.MESSAGING_DELIVER_BATCH_SIZE = 2
+    settings.MESSAGING_DELIVER_TASK_SIZE = 2
     messages = queued_marketing(5)
     Message.objects.filter(pk__in=[m.pk for m in messages]).update(enqueued_at=None)
 
@@ -163,7 +163,7 @@ def test_outbox_beat_hands_queued_messages_over_in_batches(settings):
 @pytest.mark.django_db
 def test_campaign_batch_hands_its_messages_over_in_delivery_batches(settings, django_capture_on_commit_callbacks):
     # given a started campaign of 5 consenting customers, delivery batches of 2
-    settings.MESSAGING_DELIVER_BATCH_SIZE = 2
+    settings.MESSAGING_DELIVER_TASK_SIZE = 2
     for i in range(5):
         grant(CustomerFactory(email=f"lead{i}@example.com.br"))
     offer = MessageTemplate.objects.create(
