@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from customers.models import Consent
+from customers.models import Consent, Customer
+from customers.selectors import customer_search_q
 from posvenda import roles
 
 from .models import Channel, Message, MessageEvent, Suppression
@@ -129,3 +130,11 @@ def consents_in_force(*, keys: Iterable[tuple[int, str, str]]) -> set[tuple[int,
     for customer_id, channel, purpose, granted in rows:
         latest.setdefault((customer_id, channel, purpose), granted)
     return {k for k in keys if latest.get((k[0], CONSENT_CHANNELS.get(k[1], k[1]), k[2]))}
+
+
+def customer_for_preview(*, term: str) -> Customer | None:
+    """The customer a template preview is rendered for: "#42" (id) or the first search match."""
+    term = term.strip()
+    if term.startswith("#") and term[1:].isdigit():
+        return Customer.objects.select_related("owner").filter(pk=int(term[1:])).first()
+    return Customer.objects.select_related("owner").filter(customer_search_q(term)).order_by("name", "id").first()

@@ -789,3 +789,31 @@ def preferences_save(*, customer: Customer, choices: Mapping[tuple[str, str], bo
                 )
             )
     return recorded
+
+
+# --- Template editing (CS managers) ------------------------------------------------------------
+
+TEMPLATE_FIELDS = (
+    "name",
+    "slug",
+    "channel",
+    "purpose",
+    "subject_pt_br",
+    "body_pt_br",
+    "subject_en",
+    "body_en",
+    "is_active",
+)
+
+
+def template_change(*, actor: Any, template: MessageTemplate | None = None, **fields: Any) -> MessageTemplate:
+    """Create or change a message template from the CS pages: managers only, then template_save."""
+    if not roles.is_manager(actor):
+        raise PermissionDenied(_("Only a CS manager can change message templates."))
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown template fields: {sorted(unknown)}")
+    template = template or MessageTemplate()
+    for key, value in fields.items():
+        setattr(template, key, value)
+    return template_save(template=template)

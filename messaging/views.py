@@ -26,8 +26,8 @@ from customers.models import Consent, Customer
 from posvenda import roles
 
 from . import links, selectors, services
-from .forms import ApprovalForm
-from .models import Channel, Message
+from .forms import ApprovalForm, MessageTemplateAdminForm
+from .models import Channel, Message, MessageTemplate
 
 PAGE_SIZE = 50
 View = Callable[..., HttpResponse]
@@ -252,3 +252,53 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         )
         response["Content-Language"] = translation.get_language()
     return response
+
+
+# --- message templates (read: CS roles; write: managers) ---------------------------------------
+
+
+@cs_role_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = MessageTemplate.objects.order_by("name", "id")
+    return render(request, "messaging/templates.html", {"templates": templates})
+
+
+@cs_role_required
+@require_http_methods(["GET", "POST"])
+def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create or edit a template (managers); anyone with a CRM role may preview it with a real customer."""
+    template = get_object_or_404(MessageTemplate, pk=pk) if pk is not None else None
+    can_edit = roles.is_manager(request.user)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied(_("Only a CS manager can change message templates."))
+        form = MessageTemplateAdminForm(request.POST, instance=template)
+        if form.is_valid():
+            try:
+                saved = services.template_change(
+                    actor=request.user,
+                    template=template,
+                    **{f: form.cleaned_data[f] for f in services.TEMPLATE_FIELDS},
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, _("Template saved."))
+                return redirect("messaging:template_edit", pk=saved.pk)
+    else:
+        form = MessageTemplateAdminForm(instance=template)
+    preview: dict[str, Any] = {}
+    term = request.GET.get("customer", "").strip()
+    if template is not None and term:
+        customer = selectors.customer_for_preview(term=term)
+        if customer is None:
+            preview["error"] = _("No customer matches “%(term)s”.") % {"term": term}
+        else:
+            preview["customer"] = customer
+            try:
+                preview["subject"], preview["body"] = services.template_render(template=template, customer=customer)
+            except ValidationError as exc:
+                preview["error"] = "; ".join(exc.messages)
+    context = {"form": form, "template": template, "can_edit": can_edit, "preview": preview, "term": term}
+    return render(request, "messaging/template_form.html", context)
