@@ -83,6 +83,12 @@ class CustomerForm(forms.Form):
     phone = forms.CharField(
         label=_("Phone"), max_length=30, required=False, help_text=_("E.g. +55 11 98765-4321 or (11) 98765-4321.")
     )
+    instagram_id = forms.CharField(
+        label=_("Instagram ID"),
+        max_length=64,
+        required=False,
+        help_text=_("Instagram user id (IGSID) — the id Meta gives when the customer messages your Instagram account."),
+    )
     owner = OwnerChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=_("— no owner —"))
     segment = forms.ModelChoiceField(label=_("Segment"), queryset=None, required=False, empty_label=_("— none —"))
     tags = forms.CharField(
@@ -114,6 +120,7 @@ class CustomerForm(forms.Form):
             "document": customer.document_display,
             "email": customer.email,
             "phone": customer.phone,
+            "instagram_id": customer.instagram_id,
             "owner": customer.owner_id,
             "segment": customer.segment_id,
             "tags": ", ".join(t.name for t in customer.tags.all()),
@@ -174,6 +181,7 @@ class CustomerForm(forms.Form):
             "document": data.get("document") or "",
             "email": data.get("email") or "",
             "phone": data.get("phone") or "",
+            "instagram_id": (data.get("instagram_id") or "").strip(),
             "segment": data.get("segment"),
             "plan": data.get("plan") or "",
             "mrr": data["mrr"],

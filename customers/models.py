@@ -60,6 +60,12 @@ class Customer(TimeStampedModel):
     )
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_e164])
+    instagram_id = models.CharField(
+        _("Instagram ID"),
+        max_length=64,
+        blank=True,
+        help_text=_("Instagram user id (IGSID) — the id Meta gives when the customer messages your Instagram account."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -261,6 +267,7 @@ class Consent(models.Model):
         WHATSAPP = "whatsapp", _("WhatsApp")
         SMS = "sms", _("SMS")
         PHONE = "phone", _("Phone")
+        INSTAGRAM = "instagram", _("Instagram")
 
     class Purpose(models.TextChoices):
         SERVICE = "service", _("Service messages")

@@ -29,6 +29,7 @@ CUSTOMER_FIELDS = (
     "document",
     "email",
     "phone",
+    "instagram_id",
     "owner",
     "segment",
     "plan",

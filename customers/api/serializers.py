@@ -109,6 +109,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "document_label",
             "email",
             "phone",
+            "instagram_id",
             "owner",
             "segment",
             "tags",
@@ -138,6 +139,7 @@ CUSTOMER_ROW_FIELDS = (
     "document",
     "email",
     "phone",
+    "instagram_id",
     "owner_id",
     "owner__username",
     "owner__first_name",
@@ -183,6 +185,7 @@ def customer_rows(rows: list[dict[str, Any]], tags: dict[int, list[str]]) -> lis
                 "document_label": "CNPJ" if row["kind"] == Customer.Kind.COMPANY else "CPF",
                 "email": row["email"],
                 "phone": row["phone"],
+                "instagram_id": row["instagram_id"],
                 "owner": owner,
                 "segment": row["segment__name"],
                 "tags": sorted(tags.get(row["id"], ())),
@@ -209,6 +212,12 @@ class CustomerInputSerializer(serializers.Serializer):
     )
     email = serializers.EmailField(allow_blank=True, required=False)
     phone = PhoneField()
+    instagram_id = serializers.CharField(
+        max_length=64,
+        allow_blank=True,
+        required=False,
+        help_text=_("Instagram user id (IGSID) — the id Meta gives when the customer messages your Instagram account."),
+    )
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
         allow_null=True,

@@ -1,4 +1,4 @@
-"""Channel backends behind one interface. E-mail is always on; WhatsApp only when configured."""
+"""Channel backends behind one interface. E-mail is always on; WhatsApp and Instagram only when configured."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .base import ChannelAdapter, DeliveryError
 DEFAULT_ADAPTERS = {
     "email": "messaging.adapters.email.EmailAdapter",
     "whatsapp": "messaging.adapters.whatsapp.WhatsAppCloudAdapter",
+    "instagram": "messaging.adapters.instagram.InstagramAdapter",
 }
 
 __all__ = ["ChannelAdapter", "DeliveryError", "get_adapter"]

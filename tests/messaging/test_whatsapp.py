@@ -73,12 +73,6 @@ def test_whatsapp_marketing_needs_whatsapp_consent_not_email_consent(whatsapp_on
     assert allowed.status == Message.Status.QUEUED
 
 
-def test_instagram_has_no_adapter_and_is_blocked():
-    message = services.message_queue(customer=CustomerFactory(), idempotency_key="ig", body="Oi", channel="instagram")
-
-    assert message.blocked_reason == Message.BlockedReason.CHANNEL_NOT_CONFIGURED
-
-
 def test_whatsapp_can_be_switched_on_from_the_environment(monkeypatch):
     monkeypatch.setenv("MESSAGING_WHATSAPP_TOKEN", "EAAG-env-token")
     monkeypatch.setenv("MESSAGING_WHATSAPP_PHONE_NUMBER_ID", "555")
