@@ -138,6 +138,8 @@ class Message(models.Model):
             models.Index(
                 fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="message_provider_id_idx"
             ),
+            # Campaign results aggregate over source = "campaign:<id>" (funnel.campaigns).
+            models.Index(fields=["source"], condition=~Q(source=""), name="message_source_idx"),
         ]
 
     def __str__(self) -> str:
