@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from posvenda import roles
+from posvenda.lists import Echo, csv_safe, sort_links
 
 from . import selectors, services
 from .forms import (
@@ -119,27 +120,6 @@ def _list_filters(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _sort_links(request: HttpRequest, current: str) -> list[dict[str, Any]]:
-    links = []
-    for key, label in SORT_COLUMNS:
-        active = current.lstrip("-") == key
-        descending = current.startswith("-")
-        next_sort = f"-{key}" if active and not descending else key
-        params = request.GET.copy()
-        params["sort"] = next_sort
-        params.pop("page", None)
-        links.append(
-            {
-                "key": key,
-                "label": label,
-                "url": f"?{params.urlencode()}",
-                "active": active,
-                "direction": ("desc" if descending else "asc") if active else "",
-            }
-        )
-    return links
-
-
 @crm_role_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     filters = _list_filters(request)
@@ -152,7 +132,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "customers": page.object_list,
         "filters": filters,
         "params": request.GET,
-        "sort_links": {link["key"]: link for link in _sort_links(request, filters["sort"])},
+        "sort_links": sort_links(request, filters["sort"], SORT_COLUMNS),
         "owners": list(role_users()),
         "segments": list(Segment.objects.all()),
         "tags": list(Tag.objects.values_list("name", flat=True)),
@@ -164,23 +144,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/list.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-_FORMULA_PREFIXES = ("=", "@", "\t", "\r")
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet apps from running a cell as a formula (phones like +5511... stay as they are)."""
-    if value.startswith(_FORMULA_PREFIXES) or (value[:1] in "+-" and not value[1:].replace(".", "").isdigit()):
-        return "'" + value
-    return value
-
-
 def _export_rows(customers: QuerySet[Customer]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield "\ufeff"  # BOM: Excel then reads the file as UTF-8 and shows accents correctly
     yield writer.writerow(EXPORT_COLUMNS)
     for c in customers.iterator(chunk_size=1000):
@@ -200,7 +165,7 @@ def _export_rows(customers: QuerySet[Customer]) -> Iterator[str]:
             c.stage,
             created,
         ]
-        yield writer.writerow([_csv_safe(str(v)) for v in row])
+        yield writer.writerow([csv_safe(str(v)) for v in row])
 
 
 @crm_role_required

@@ -6,6 +6,7 @@ app_name = "messaging"
 
 urlpatterns = [
     path("", views.message_list, name="list"),
+    path("export/", views.message_export, name="export"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("templates/", views.template_list, name="templates"),
     path("templates/new/", views.template_edit, name="template_create"),

@@ -6,7 +6,8 @@ and the preference centre, reached from signed links in e-mails, without login.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -15,21 +16,43 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.models import Consent, Customer
 from posvenda import roles
+from posvenda.lists import Echo, csv_safe, sort_links
 
 from . import links, selectors, services
 from .forms import ApprovalForm, MessageTemplateAdminForm
 from .models import Channel, Message, MessageTemplate
 
 PAGE_SIZE = 50
+SORT_COLUMNS = (
+    ("customer", gettext_lazy("Customer")),
+    ("channel", gettext_lazy("Channel")),
+    ("status", gettext_lazy("Status")),
+    ("created", gettext_lazy("Created")),
+)
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "customer_id",
+    "customer",
+    "channel",
+    "purpose",
+    "status",
+    "blocked_reason",
+    "subject",
+    "sent_at",
+    "source",
+)
 View = Callable[..., HttpResponse]
 
 
@@ -50,22 +73,32 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-@cs_role_required
-def message_list(request: HttpRequest) -> HttpResponse:
+def _list_filters(request: HttpRequest) -> dict[str, Any]:
+    """The list filters and sort from the query string, dropping anything malformed."""
     params = request.GET
-    filters = {
+    sort = params.get("sort", "")
+    return {
         "status": params.get("status", "") if params.get("status") in Message.Status.values else "",
         "channel": params.get("channel", "") if params.get("channel") in Channel.values else "",
         "purpose": params.get("purpose", "") if params.get("purpose") in Consent.Purpose.values else "",
         "customer_id": _int_or_none(params.get("customer")),
         "search": params.get("q", "").strip(),
+        "sort": sort if sort in selectors.MESSAGE_SORTS else selectors.MESSAGE_DEFAULT_SORT,
     }
+
+
+@cs_role_required
+def message_list(request: HttpRequest) -> HttpResponse:
+    params = request.GET
+    filters = _list_filters(request)
     page = Paginator(selectors.message_list(**filters), PAGE_SIZE).get_page(params.get("page"))
     customer = (
         Customer.objects.filter(pk=filters["customer_id"]).only("id", "name").first()
         if filters["customer_id"]
         else None
     )
+    export_params = params.copy()
+    export_params.pop("page", None)
     return render(
         request,
         "messaging/list.html",
@@ -74,13 +107,49 @@ def message_list(request: HttpRequest) -> HttpResponse:
             "message_rows": page.object_list,
             "filters": filters,
             "filter_customer": customer,
-            "filtered": any(filters.values()),
+            "filtered": any(v for k, v in filters.items() if k != "sort"),
+            "sort_links": sort_links(request, filters["sort"], SORT_COLUMNS),
+            "export_query": export_params.urlencode(),
             "statuses": Message.Status.choices,
             "channels": Channel.choices,
             "purposes": Consent.Purpose.choices,
             "page_range": page.paginator.get_elided_page_range(page.number),
         },
     )
+
+
+def _iso(value: Any) -> str:
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+
+
+def _export_rows(rows: QuerySet[Message]) -> Iterator[str]:
+    writer = csv.writer(Echo())
+    yield "\ufeff"  # BOM: Excel then reads the file as UTF-8 and shows accents correctly
+    yield writer.writerow(EXPORT_COLUMNS)
+    for m in rows.iterator(chunk_size=1000):
+        row = [
+            m.pk,
+            _iso(m.created_at),
+            m.customer_id,
+            m.customer.name,
+            m.channel,
+            m.purpose,
+            m.status,
+            m.blocked_reason or "",
+            m.subject or "",
+            _iso(m.sent_at),
+            m.source or "",
+        ]
+        yield writer.writerow([csv_safe(str(v)) for v in row])
+
+
+@cs_role_required
+def message_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The current filtered and sorted messages list as a streaming CSV."""
+    rows = selectors.message_list(**_list_filters(request))
+    response = StreamingHttpResponse(_export_rows(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="messages-{timezone.localdate():%Y%m%d}.csv"'
+    return response
 
 
 @cs_role_required

@@ -181,3 +181,101 @@ def test_messages_for_customer_feeds_the_timeline(own_customer):
     latest = messages_for_customer(own_customer.pk, limit=2)
 
     assert [m.subject for m in latest] == ["Assunto 2", "Assunto 1"]
+
+
+# --- sorting and CSV export --------------------------------------------------------------------
+
+EXPORT = reverse("messaging:export")
+
+
+def read_csv(response):
+    import csv
+    import io
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_list_sorts_by_status_both_ways_and_keeps_sort_in_links(client, agent):
+    client_for(client, agent)
+    make_messages(2, prefix="q")  # queued (e-mail)
+    make_messages(1, prefix="d", draft=True)  # draft
+    make_messages(1, prefix="b", channel="whatsapp")  # blocked: channel not configured
+
+    asc = client.get(LIST, {"sort": "status", "channel": "email"})
+    desc = client.get(LIST, {"sort": "-status"})
+    default = client.get(LIST, {"sort": "nonsense"})
+
+    assert [m.status for m in asc.context["message_rows"]] == ["draft", "queued", "queued"]
+    assert [m.status for m in desc.context["message_rows"]] == ["queued", "queued", "draft", "blocked"]
+    rows = list(default.context["message_rows"])
+    assert [m.pk for m in rows] == sorted((m.pk for m in rows), reverse=True)  # newest first
+    link = asc.context["sort_links"]["status"]
+    assert link["active"] and link["direction"] == "asc"
+    assert "sort=-status" in link["url"] and "channel=email" in link["url"]
+    assert 'name="sort" value="status"' in asc.text
+    assert "sort=status" in asc.context["export_query"]
+
+
+def test_export_streams_the_filtered_sorted_list(client, agent):
+    client_for(client, agent)
+    maria = CustomerFactory(name="Maria Exportada")
+    make_messages(2, customer=maria, prefix="maria")
+    make_messages(2, prefix="outros")
+
+    response = client.get(EXPORT, {"customer": maria.pk, "sort": "created"})
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="messages-')
+    header, *rows = read_csv(response)
+    assert header == [
+        "id",
+        "created_at",
+        "customer_id",
+        "customer",
+        "channel",
+        "purpose",
+        "status",
+        "blocked_reason",
+        "subject",
+        "sent_at",
+        "source",
+    ]
+    assert [r[3] for r in rows] == ["Maria Exportada", "Maria Exportada"]
+    assert [r[8] for r in rows] == ["Assunto 0", "Assunto 1"]  # oldest first, as asked
+    assert {r[2] for r in rows} == {str(maria.pk)}
+
+
+def test_export_guards_against_formula_injection(client, agent):
+    client_for(client, agent)
+    customer = CustomerFactory(name='=HYPERLINK("http://x")')
+    services.message_queue(
+        customer=customer, idempotency_key="f-1", subject="@SUM(A1)", body="x", automated=False, source="-2+3"
+    )
+
+    _header, row = read_csv(client.get(EXPORT))
+
+    assert row[3] == '\'=HYPERLINK("http://x")'
+    assert row[8] == "'@SUM(A1)"
+    assert row[10] == "'-2+3"
+
+
+def test_export_requires_a_crm_role(client, no_role_user):
+    response = client.get(EXPORT)
+    assert response.status_code == 302 and "login" in response["Location"]
+    client_for(client, no_role_user)
+    assert client.get(EXPORT).status_code == 403
+
+
+def test_export_query_count_is_the_same_for_one_and_many_messages(client, agent, django_assert_num_queries):
+    client_for(client, agent)
+    make_messages(1, prefix="a")
+    client.get(EXPORT)
+    with django_assert_num_queries(4) as one:  # session, user, role, the messages
+        assert len(read_csv(client.get(EXPORT))) == 2
+
+    make_messages(30, prefix="b", channel="whatsapp")
+    with django_assert_num_queries(len(one.captured_queries)):
+        assert len(read_csv(client.get(EXPORT, {"sort": "-customer"}))) == 32
