@@ -140,23 +140,6 @@ def customer_update(
 
 
 @transaction.atomic
-def customer_upsert_by_external_id(
-    *, actor: AbstractBaseUser | None, external_id: str, **fields: Any
-) -> tuple[Customer, bool]:
-    """Create or update the customer with this external id; returns (customer, created)."""
-    external_id = (external_id or "").strip()
-    if not external_id:
-        raise ValidationError({"external_id": [_("External ID is required.")]})
-    fields.pop("external_id", None)
-    customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
-    if customer is None:
-        if "name" not in fields:
-            raise ValidationError({"name": [_("This field is required.")]})
-        return customer_create(actor=actor, external_id=external_id, **fields), True
-    return customer_update(actor=actor, customer=customer, **fields), False
-
-
-@transaction.atomic
 def customer_delete(*, actor: AbstractBaseUser | None, customer: Customer) -> None:
     if actor is not None and not roles.can_delete_customer(actor):
         raise PermissionDenied(_("Only a CS manager can delete customers."))
@@ -380,28 +363,54 @@ def customer_sync_by_external_id(
     return customer_update(actor=actor, customer=customer, tags=new_tags, **changed), "updated"
 
 
+def _child_sync(
+    *,
+    model: type[Order] | type[Contract],
+    actor: AbstractBaseUser | None,
+    external_id: str,
+    customer: Customer | None,
+    required: tuple[str, ...],
+    create: Any,
+    update: Any,
+    moved_error: str,
+    fields: dict[str, Any],
+) -> tuple[Any, str]:
+    """Shared body of the order/contract upserts: create, refuse a move, or update only what changed."""
+    external_id = _require_external_id(external_id)
+    fields.pop("external_id", None)
+    instance = model.objects.select_for_update().filter(external_id=external_id).first()
+    if instance is None:
+        errors = {key: [_("This field is required.")] for key in required if fields.get(key) is None}
+        if customer is None:
+            errors["customer"] = [_("This field is required.")]
+        if errors:
+            raise ValidationError(errors)
+        return create(actor=actor, customer=customer, external_id=external_id, **fields), "created"
+    if customer is not None and customer.pk != instance.customer_id:
+        raise ValidationError({"customer": [moved_error]})
+    _require_can_work(actor, instance.customer)
+    changed = _changed_fields(instance, fields)
+    if not changed:
+        return instance, "unchanged"
+    return update(actor, instance, changed), "updated"
+
+
 @transaction.atomic
 def order_sync_by_external_id(
     *, actor: AbstractBaseUser | None, external_id: str, customer: Customer | None = None, **fields: Any
 ) -> tuple[Order, str]:
     """Create or update the order with this external id; returns (order, "created"|"updated"|"unchanged")."""
-    external_id = _require_external_id(external_id)
-    fields.pop("external_id", None)
-    order = Order.objects.select_for_update().filter(external_id=external_id).first()
-    if order is None:
-        errors = {key: [_("This field is required.")] for key in ("amount",) if fields.get(key) is None}
-        if customer is None:
-            errors["customer"] = [_("This field is required.")]
-        if errors:
-            raise ValidationError(errors)
-        return order_record(actor=actor, customer=customer, external_id=external_id, **fields), "created"
-    if customer is not None and customer.pk != order.customer_id:
-        raise ValidationError({"customer": [_("An order cannot be moved to another customer.")]})
-    _require_can_work(actor, order.customer)
-    changed = _changed_fields(order, fields)
-    if not changed:
-        return order, "unchanged"
-    return order_update(actor=actor, order=order, **changed), "updated"
+    return _child_sync(
+        model=Order,
+        actor=actor,
+        external_id=external_id,
+        customer=customer,
+        required=("amount",),
+        create=order_record,
+        update=lambda actor, order, changed: order_update(actor=actor, order=order, **changed),
+        moved_error=_("An order cannot be moved to another customer."),
+        fields=fields,
+    )
 
 
 @transaction.atomic
@@ -409,23 +418,17 @@ def contract_sync_by_external_id(
     *, actor: AbstractBaseUser | None, external_id: str, customer: Customer | None = None, **fields: Any
 ) -> tuple[Contract, str]:
     """Create or update the contract with this external id; returns (contract, "created"|"updated"|"unchanged")."""
-    external_id = _require_external_id(external_id)
-    fields.pop("external_id", None)
-    contract = Contract.objects.select_for_update().filter(external_id=external_id).first()
-    if contract is None:
-        errors = {key: [_("This field is required.")] for key in ("started_at",) if fields.get(key) is None}
-        if customer is None:
-            errors["customer"] = [_("This field is required.")]
-        if errors:
-            raise ValidationError(errors)
-        return contract_create(actor=actor, customer=customer, external_id=external_id, **fields), "created"
-    if customer is not None and customer.pk != contract.customer_id:
-        raise ValidationError({"customer": [_("A contract cannot be moved to another customer.")]})
-    _require_can_work(actor, contract.customer)
-    changed = _changed_fields(contract, fields)
-    if not changed:
-        return contract, "unchanged"
-    return contract_update(actor=actor, contract=contract, **changed), "updated"
+    return _child_sync(
+        model=Contract,
+        actor=actor,
+        external_id=external_id,
+        customer=customer,
+        required=("started_at",),
+        create=contract_create,
+        update=lambda actor, contract, changed: contract_update(actor=actor, contract=contract, **changed),
+        moved_error=_("A contract cannot be moved to another customer."),
+        fields=fields,
+    )
 
 
 @transaction.atomic

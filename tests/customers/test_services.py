@@ -52,13 +52,15 @@ def test_duplicate_email_is_a_field_level_error_not_a_crash(manager):
 
 
 def test_upsert_by_external_id_creates_then_updates_then_is_idempotent(manager):
-    customer, created = services.customer_upsert_by_external_id(
+    customer, outcome = services.customer_sync_by_external_id(
         actor=manager, external_id="ERP-1", name="Padaria Pão Quente", kind="company", mrr=Decimal("99.90")
     )
+    created = outcome == "created"
     assert created
-    again, created_again = services.customer_upsert_by_external_id(
+    again, outcome_again = services.customer_sync_by_external_id(
         actor=manager, external_id="ERP-1", name="Padaria Pão Quente", kind="company", mrr=Decimal("149.90")
     )
+    created_again = outcome_again == "created"
     assert not created_again
     assert again.pk == customer.pk
     assert again.mrr == Decimal("149.90")
