@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 import zoneinfo
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -720,7 +721,7 @@ class ChunkResult:
     created_ids: list[int] = field(default_factory=list)
 
 
-class _Importer:
+class _Importer(ABC):
     model: type[models.Model]
     fields: list[str]
 
@@ -759,9 +760,9 @@ class _Importer:
     def process(self, rows: list[tuple[int, list[str]]]) -> ChunkResult:
         return self.apply(*self.plan(rows))
 
+    @abstractmethod
     def plan(self, rows: list[tuple[int, list[str]]]) -> tuple[ChunkResult, list[Op]]:
         """Validate and match a chunk (reads only); the ops say what to write."""
-        raise NotImplementedError
 
     def apply(self, result: ChunkResult, ops: list[Op]) -> ChunkResult:
         """Write the planned ops (in the caller's transaction)."""
@@ -770,11 +771,11 @@ class _Importer:
         self.after_write(result, ops)
         return result
 
-    def before_write(self, ops: list[Op]) -> None:
-        pass
+    def before_write(self, ops: list[Op]) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Optional hook for subclasses; nothing by default."""
 
-    def after_write(self, result: ChunkResult, ops: list[Op]) -> None:
-        pass
+    def after_write(self, result: ChunkResult, ops: list[Op]) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Optional hook for subclasses; nothing by default."""
 
     def write(self, result: ChunkResult, ops: list[Op]) -> None:
         """Write the ops (fast path); if the database refuses the batch, retry row by row."""
@@ -813,8 +814,8 @@ class _Importer:
         bulk_change(self.model, self.fields, [[op.pk, *op.values] for op in changed])
         self._after_write(ops, new)
 
-    def _after_write(self, ops: list[Op], new: list[Op]) -> None:
-        pass
+    def _after_write(self, ops: list[Op], new: list[Op]) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Optional hook for subclasses; nothing by default."""
 
     def resolve_customers(self, refs_ext: set[str], refs_email: set[str]) -> tuple[dict[str, int], dict[str, int]]:
         by_ext: dict[str, int] = {}
@@ -1174,8 +1175,9 @@ class _ChildImporter(_Importer):
     required_new: tuple[str, ...] = ()
     defaults: dict[str, Any] = {}
 
+    @abstractmethod
     def parse_fields(self, line: int, row: list[str], given: dict[str, Any], errors: list[RowError]) -> None:
-        raise NotImplementedError
+        """Implemented by each concrete class."""
 
     def check(self, line: int, given: dict[str, Any], values: dict[str, Any], errors: list[RowError]) -> None:
         """Rules across columns, on the merged values (given: what the file says)."""

@@ -4,6 +4,7 @@ service (which checks roles and domain rules), render with the output serializer
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -65,9 +66,10 @@ class CRMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return dict(serializer.validated_data)
 
 
-class ServiceCreateMixin:
+class ServiceCreateMixin(ABC):
+    @abstractmethod
     def service_create(self, data: dict[str, Any]) -> Model:
-        raise NotImplementedError
+        """Implemented by each concrete class."""
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view: Any = self
@@ -75,9 +77,10 @@ class ServiceCreateMixin:
         return view.render(self.service_create(data), status.HTTP_201_CREATED)
 
 
-class ServiceUpdateMixin:
+class ServiceUpdateMixin(ABC):
+    @abstractmethod
     def service_update(self, instance: Any, data: dict[str, Any]) -> Model:
-        raise NotImplementedError
+        """Implemented by each concrete class."""
 
     def update(self, request: Request, *args: Any, partial: bool = False, **kwargs: Any) -> Response:
         view: Any = self
@@ -89,9 +92,10 @@ class ServiceUpdateMixin:
         return self.update(request, *args, partial=True, **kwargs)
 
 
-class ServiceDestroyMixin:
+class ServiceDestroyMixin(ABC):
+    @abstractmethod
     def service_delete(self, instance: Any) -> None:
-        raise NotImplementedError
+        """Implemented by each concrete class."""
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view: Any = self
@@ -103,13 +107,14 @@ class CRMModelViewSet(ServiceCreateMixin, ServiceUpdateMixin, ServiceDestroyMixi
     """Full CRUD; every write goes through the subclass's service_* hooks."""
 
 
-class ExternalIdMixin:
+class ExternalIdMixin(ABC):
     """GET/PUT .../by-external-id/{external_id}/: look up, or create-or-update idempotently."""
 
     upsert_serializer_class: type[serializers.Serializer]
 
+    @abstractmethod
     def service_sync(self, external_id: str, data: dict[str, Any]) -> tuple[Model, str]:
-        raise NotImplementedError
+        """Implemented by each concrete class."""
 
     def external_id_view(self, request: Request, external_id: str) -> Response:
         view: Any = self
