@@ -3,45 +3,27 @@ MESSAGING_INSTAGRAM_ACCOUNT_ID are set; see docs/messaging.md for the setup and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import requests
-
-from messaging.conf import setting
-
-from .base import ChannelAdapter, DeliveryError
+from .meta import MetaGraphAdapter
 
 if TYPE_CHECKING:
     from customers.models import Customer
     from messaging.models import Message
 
 
-class InstagramAdapter(ChannelAdapter):
+class InstagramAdapter(MetaGraphAdapter):
     channel = "instagram"
-
-    def __init__(self) -> None:
-        self.token = setting("MESSAGING_INSTAGRAM_TOKEN", "")
-        self.account_id = setting("MESSAGING_INSTAGRAM_ACCOUNT_ID", "")
-        self.api_url = setting("MESSAGING_INSTAGRAM_API_URL", "https://graph.facebook.com").rstrip("/")
-        self.api_version = setting("MESSAGING_INSTAGRAM_API_VERSION", "v21.0")
-        self.timeout = setting("MESSAGING_INSTAGRAM_TIMEOUT", 10)
-
-    def is_configured(self) -> bool:
-        return bool(self.token and self.account_id)
+    label = "Instagram API"
+    prefix = "MESSAGING_INSTAGRAM"
+    sender_setting = "ACCOUNT_ID"
 
     def address_for(self, customer: Customer) -> str:
         # The IGSID Meta assigned when the customer messaged the account; "" blocks the message (no address).
         return (customer.instagram_id or "").strip()
 
-    def send(self, message: Message) -> str:
-        url = f"{self.api_url}/{self.api_version}/{self.account_id}/messages"
-        payload = {"recipient": {"id": message.to_address}, "message": {"text": message.body}}
-        response = requests.post(
-            url, json=payload, headers={"Authorization": f"Bearer {self.token}"}, timeout=self.timeout
-        )
-        if response.status_code >= 400:
-            raise DeliveryError(f"Instagram API {response.status_code}: {response.text[:500]}")
-        try:
-            return str(response.json()["message_id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DeliveryError(f"Instagram API: unexpected answer {response.text[:200]}") from exc
+    def payload(self, message: Message) -> dict[str, Any]:
+        return {"recipient": {"id": message.to_address}, "message": {"text": message.body}}
+
+    def provider_id(self, answer: Any) -> str:
+        return answer["message_id"]

@@ -31,7 +31,7 @@ def api_answer(status=200, payload=None):
 def test_instagram_is_off_unless_configured_and_blocks_the_message():
     customer = CustomerFactory(instagram_id="1234567890123456")
 
-    with mock.patch("messaging.adapters.instagram.requests.post") as post:
+    with mock.patch("messaging.adapters.meta.requests.post") as post:
         message = services.message_queue(customer=customer, idempotency_key="ig0", body="Oi", channel="instagram")
 
     post.assert_not_called()
@@ -45,7 +45,7 @@ def test_configured_instagram_sends_through_the_graph_api_and_stores_the_message
     assert message.status == Message.Status.QUEUED
     assert message.to_address == "1234567890123456"
 
-    with mock.patch("messaging.adapters.instagram.requests.post", return_value=api_answer()) as post:
+    with mock.patch("messaging.adapters.meta.requests.post", return_value=api_answer()) as post:
         services.message_deliver(message_id=message.pk)
         services.message_deliver(message_id=message.pk)
 
@@ -62,7 +62,7 @@ def test_instagram_api_error_marks_the_message_failed(instagram_on):
     customer = CustomerFactory(instagram_id="1234567890123456")
     message = services.message_queue(customer=customer, idempotency_key="ig1", body="Oi", channel="instagram")
 
-    with mock.patch("messaging.adapters.instagram.requests.post", return_value=api_answer(status=400)):
+    with mock.patch("messaging.adapters.meta.requests.post", return_value=api_answer(status=400)):
         services.message_deliver(message_id=message.pk)
 
     message.refresh_from_db()
@@ -73,7 +73,7 @@ def test_instagram_api_error_marks_the_message_failed(instagram_on):
 def test_customer_without_instagram_id_is_blocked_for_no_address(instagram_on):
     customer = CustomerFactory(instagram_id="")
 
-    with mock.patch("messaging.adapters.instagram.requests.post") as post:
+    with mock.patch("messaging.adapters.meta.requests.post") as post:
         message = services.message_queue(customer=customer, idempotency_key="ig2", body="Oi", channel="instagram")
         services.message_deliver(message_id=message.pk)
 

@@ -31,7 +31,7 @@ def test_configured_whatsapp_sends_through_the_cloud_api_and_stores_the_wamid(wh
     assert message.status == Message.Status.QUEUED
     assert message.to_address == "5511987654321"
 
-    with mock.patch("messaging.adapters.whatsapp.requests.post", return_value=api_answer()) as post:
+    with mock.patch("messaging.adapters.meta.requests.post", return_value=api_answer()) as post:
         services.message_deliver(message_id=message.pk)
         services.message_deliver(message_id=message.pk)
 
@@ -49,7 +49,7 @@ def test_whatsapp_api_error_marks_the_message_failed(whatsapp_on):
     customer = CustomerFactory(phone="+5511987654321")
     message = services.message_queue(customer=customer, idempotency_key="wa1", body="Oi", channel="whatsapp")
 
-    with mock.patch("messaging.adapters.whatsapp.requests.post", return_value=api_answer(status=401)):
+    with mock.patch("messaging.adapters.meta.requests.post", return_value=api_answer(status=401)):
         services.message_deliver(message_id=message.pk)
 
     message.refresh_from_db()
