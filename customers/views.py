@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -22,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from posvenda import roles
 from posvenda.lists import Echo, csv_safe, sort_links
+from posvenda.web import crm_role_required, is_htmx
 
 from . import selectors, services
 from .forms import (
@@ -61,22 +60,6 @@ SORT_COLUMNS = (
 )
 
 View = Callable[..., HttpResponse]
-
-
-def crm_role_required(view: View) -> View:
-    """Log in first; then a user without a CS role is refused (403) rather than shown an empty CRM."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not roles.can_view_customers(request.user):
-            raise PermissionDenied(_("Your account has no CRM role. Ask an administrator to grant one."))
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapper)
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _get_customer(pk: int) -> Customer:
@@ -268,7 +251,7 @@ def interaction_add(request: HttpRequest, pk: int) -> HttpResponse:
             interaction = services.interaction_add(actor=request.user, customer=customer, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
-    if _is_htmx(request):
+    if is_htmx(request):
         if interaction is None:
             response = render(request, "customers/_interaction_form.html", {"customer": customer, "form": form})
             response["HX-Retarget"] = "#interaction-form"

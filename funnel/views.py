@@ -17,16 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers.forms import apply_service_errors, role_users
 from customers.models import Customer, Segment
-from customers.views import crm_role_required
 from posvenda import roles
+from posvenda.web import crm_role_required, is_htmx
 
 from . import campaigns, selectors, services
 from .forms import AudienceForm, CampaignForm, MoveForm, PlaybookForm, RuleForm, StepForm, TaskForm
 from .models import Audience, Campaign, Playbook, PlaybookStep, Stage, Task, TransitionRule
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _require_manager(request: HttpRequest) -> None:
@@ -126,7 +122,7 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
         "move_form": MoveForm(),
         "stages": [(v, label) for v, label in Stage.choices if v != customer.stage],
     }
-    return render(request, "funnel/_history.html" if _is_htmx(request) else "funnel/history_page.html", context)
+    return render(request, "funnel/_history.html" if is_htmx(request) else "funnel/history_page.html", context)
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -296,7 +292,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             context["subject"], context["body"] = services.template_preview(template=step.template, customer=customer)
         except ValidationError as exc:
             context["error"] = "; ".join(exc.messages)
-    return render(request, "funnel/_preview.html" if _is_htmx(request) else "funnel/preview_page.html", context)
+    return render(request, "funnel/_preview.html" if is_htmx(request) else "funnel/preview_page.html", context)
 
 
 # --- my day and tasks --------------------------------------------------------------------------
@@ -384,7 +380,7 @@ def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
     except Task.DoesNotExist:
         raise Http404(_("Not found.")) from None
     services.task_complete(actor=request.user, task=task)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "funnel/_task_row.html", {"task": task, "today": timezone.localdate()})
     messages.success(request, _("Task “%(title)s” done.") % {"title": task.title})
     return redirect("funnel:my_day")

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -28,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from customers.models import Consent, Customer
 from posvenda import roles
 from posvenda.lists import Echo, csv_safe, sort_links
+from posvenda.web import crm_role_required
 
 from . import links, selectors, services
 from .forms import ApprovalForm, MessageTemplateAdminForm
@@ -56,16 +55,6 @@ EXPORT_COLUMNS = (
 View = Callable[..., HttpResponse]
 
 
-def cs_role_required(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not roles.can_view_customers(request.user):
-            raise PermissionDenied(_("Your account has no CRM role. Ask an administrator to grant one."))
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapper)
-
-
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value else None
@@ -87,7 +76,7 @@ def _list_filters(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@cs_role_required
+@crm_role_required
 def message_list(request: HttpRequest) -> HttpResponse:
     params = request.GET
     filters = _list_filters(request)
@@ -143,7 +132,7 @@ def _export_rows(rows: QuerySet[Message]) -> Iterator[str]:
         yield writer.writerow([csv_safe(str(v)) for v in row])
 
 
-@cs_role_required
+@crm_role_required
 def message_export(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered and sorted messages list as a streaming CSV."""
     rows = selectors.message_list(**_list_filters(request))
@@ -152,7 +141,7 @@ def message_export(request: HttpRequest) -> StreamingHttpResponse:
     return response
 
 
-@cs_role_required
+@crm_role_required
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         message = selectors.message_get(pk=pk)
@@ -170,7 +159,7 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@cs_role_required
+@crm_role_required
 def approval_queue(request: HttpRequest) -> HttpResponse:
     drafts = list(selectors.approval_queue(user=request.user)[:100])
     return render(
@@ -188,7 +177,7 @@ def _draft_or_404(pk: int) -> Message:
     return get_object_or_404(Message.objects.select_related("customer"), pk=pk)
 
 
-@cs_role_required
+@crm_role_required
 @require_POST
 def message_approve(request: HttpRequest, pk: int) -> HttpResponse:
     message = _draft_or_404(pk)
@@ -216,7 +205,7 @@ def message_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("messaging:approvals")
 
 
-@cs_role_required
+@crm_role_required
 @require_POST
 def message_discard(request: HttpRequest, pk: int) -> HttpResponse:
     message = _draft_or_404(pk)
@@ -326,13 +315,13 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 # --- message templates (read: CS roles; write: managers) ---------------------------------------
 
 
-@cs_role_required
+@crm_role_required
 def template_list(request: HttpRequest) -> HttpResponse:
     templates = MessageTemplate.objects.order_by("name", "id")
     return render(request, "messaging/templates.html", {"templates": templates})
 
 
-@cs_role_required
+@crm_role_required
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Create or edit a template (managers); anyone with a CRM role may preview it with a real customer."""
