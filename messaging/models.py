@@ -90,6 +90,10 @@ class Message(models.Model):
     to_address = models.CharField(_("to"), max_length=254, blank=True)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("body"))
+    # Structured parts the e-mail renders around the body, e.g. a survey's clickable score scale:
+    # {"scale": {"question": str, "low": str, "high": str, "links": [[score, url], ...]},
+    #  "button": {"label": str, "url": str}}.
+    extra = models.JSONField(_("extra content"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
     blocked_reason = models.CharField(_("blocked reason"), max_length=30, choices=BlockedReason.choices, blank=True)
     error = models.TextField(_("last error"), blank=True)

@@ -318,6 +318,7 @@ def message_queue(
     created_by: AbstractBaseUser | None = None,
     source: str = "",
     hand_off: bool = True,
+    extra: dict | None = None,
 ) -> Message:
     """Create the one Message for ``idempotency_key`` in the caller's transaction.
 
@@ -325,6 +326,7 @@ def message_queue(
     The new row is a draft (``draft=True``), blocked (with the reason) or queued; a queued row is
     handed to a worker after commit, and the outbox beat delivers it if that hand-off is lost.
     ``channel`` and ``purpose`` default to the template's (else e-mail / service).
+    ``extra``: structured parts the e-mail renders around the body (see ``Message.extra``).
     ``hand_off=False``: the caller hands queued rows to the workers itself, in batches
     (``messages_hand_off_on_commit``), as a campaign batch does.
     """
@@ -375,6 +377,7 @@ def message_queue(
         to_address=address,
         subject=(subject or "").strip()[:200],
         body=body,
+        extra=extra or {},
         idempotency_key=key[:200],
         automated=automated,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "customers",
     "messaging",
     "funnel",
+    "surveys",
 ]
 
 MIDDLEWARE = [

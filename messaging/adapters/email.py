@@ -35,6 +35,8 @@ class EmailAdapter(ChannelAdapter):
         context = {
             "message": message,
             "body": message.body,
+            "scale": (message.extra or {}).get("scale"),
+            "button": (message.extra or {}).get("button"),
             "unsubscribe_url": unsubscribe,
             "preferences_url": links.preferences_url(message.customer_id),
         }
