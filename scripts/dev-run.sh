@@ -16,6 +16,7 @@ $PY manage.py compilemessages --ignore '.venv/*' >/dev/null 2>&1 || true
 $PY manage.py load_demo
 $PY manage.py load_playbooks
 $PY manage.py funnel_backfill
+$PY manage.py load_survey_demo
 
 pids=()
 cleanup() {
