@@ -222,9 +222,12 @@ def order_update(*, actor: AbstractBaseUser | None, order: Order, **fields: Any)
     _require_can_work(actor, order.customer)
     if "external_id" in fields:
         fields["external_id"] = (fields["external_id"] or "").strip() or None
+    was_refunded = order.status == Order.Status.REFUNDED
     for key, value in fields.items():
         setattr(order, key, value)
     _save_validated(order)
+    if order.status == Order.Status.REFUNDED and not was_refunded:
+        events.emit(events.ORDER_REFUNDED, order_id=order.pk, customer_id=order.customer_id)
     return order
 
 

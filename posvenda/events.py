@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_CREATED = "customer_created"
 CUSTOMER_UPDATED = "customer_updated"
 ORDER_RECORDED = "order_recorded"
+ORDER_REFUNDED = "order_refunded"  # an order's status became refunded (a returned product): order_id, customer_id
 CONTRACT_CHANGED = "contract_changed"
 INTERACTION_ADDED = "interaction_added"
 CUSTOMERS_IMPORTED = "customers_imported"  # one per import chunk: customer_ids, import_job_id

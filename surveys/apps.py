@@ -13,3 +13,4 @@ class SurveysConfig(AppConfig):
 
         events.subscribe(events.ORDER_RECORDED, handlers.on_order_recorded)
         events.subscribe(events.STAGE_CHANGED, handlers.on_stage_changed)
+        events.subscribe(events.ORDER_REFUNDED, handlers.on_order_refunded)

@@ -27,3 +27,10 @@ def on_stage_changed(*, event: str, customer_id: int, stage_change_id: int, to_s
         services.churn_trigger(customer_id=customer_id, stage_change_id=stage_change_id)
     except Exception:
         log.exception("on-churn survey trigger failed for customer %s", customer_id)
+
+
+def on_order_refunded(*, event: str, order_id: int, customer_id: int, **_: Any) -> None:
+    try:
+        services.return_trigger(order_id=order_id)
+    except Exception:
+        log.exception("on-return survey trigger failed for order %s", order_id)

@@ -42,6 +42,7 @@ class Trigger(models.TextChoices):
     MANUAL = "manual", _("Only when sent by hand or by the API")
     AFTER_ORDER = "after_order", _("N days after an order")
     ON_CHURN = "on_churn", _("When the customer churns")
+    ON_RETURN = "on_return", _("When an order is refunded (product returned)")
     RECURRING = "recurring", _("Recurring wave (every N days)")
 
 
@@ -174,6 +175,7 @@ class Invitation(models.Model):
         WAVE = "wave", _("Wave")
         ORDER = "order", _("After an order")
         CHURN = "churn", _("On churn")
+        RETURN = "return", _("Product returned")
         API = "api", _("API")
 
     survey = models.ForeignKey(Survey, verbose_name=_("survey"), on_delete=models.CASCADE, related_name="invitations")

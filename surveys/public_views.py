@@ -1,11 +1,151 @@
-"""Public survey answer pages (no login). Built by the public-page work; placeholders until then."""
+"""Public survey answer pages: no login, reached from the signed link in the survey e-mail.
 
+Thin: the token and every rule live in services (invitation_from_token, response_submit).
+A GET never records anything (link scanners prefetch e-mail links); the answer is saved on the
+POST of the form, which is CSRF-protected, then the customer is redirected to the thanks page.
+Every response is in the invitation's language, not indexed and not cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.views.decorators.http import require_GET, require_http_methods
+
+from messaging.conf import setting
+
+from . import services
+from .models import Invitation, Response
+
+BAD_LINK_STATUS = {"invalid": 404, "expired": 410}
 
 
-def answer(request: HttpRequest, token: str) -> HttpResponse:  # pragma: no cover - replaced
-    raise NotImplementedError
+def _html_lang(language: str) -> str:
+    """BCP 47 tag for the lang attribute: "pt-br" → "pt-BR"."""
+    return translation.to_locale(language).replace("_", "-")
 
 
-def thanks(request: HttpRequest, token: str) -> HttpResponse:  # pragma: no cover - replaced
-    raise NotImplementedError
+def _private(response: HttpResponse) -> HttpResponse:
+    # A personal link: keep it out of search engines and out of shared or browser caches.
+    response["X-Robots-Tag"] = "noindex"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    language = translation.get_language()
+    response = render(
+        request,
+        f"surveys/public/{template}",
+        {**context, "html_lang": _html_lang(language), "company": setting("MESSAGING_COMPANY_NAME", "Posvenda")},
+        status=status,
+    )
+    response["Content-Language"] = language
+    return _private(response)
+
+
+def _bad_link(request: HttpRequest, reason: str) -> HttpResponse:
+    """Friendly page for a tampered, unknown or expired link, in the visitor's language; it names no
+    customer or survey."""
+    return _render(request, "bad_link.html", {"expired": reason == "expired"}, status=BAD_LINK_STATUS.get(reason, 404))
+
+
+def _saved_response(invitation: Invitation) -> Response | None:
+    if invitation.status != Invitation.Status.ANSWERED:
+        return None  # no response can exist yet: spare the query
+    return (
+        Response.objects.filter(invitation_id=invitation.pk)
+        .only("id", "score", "reason", "comment", "answered_at", "invitation_id")
+        .first()
+    )
+
+
+def _score_param(value: str | None, scores: list[int]) -> int | None:
+    """The ?score=N of the e-mail link when it is on the scale; anything else preselects nothing."""
+    try:
+        score = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return score if score in scores else None
+
+
+@require_http_methods(["GET", "POST"])
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = services.invitation_from_token(token)
+    except services.BadLink as exc:
+        return _bad_link(request, exc.reason)
+    with translation.override(invitation.language):
+        texts = services.survey_texts(survey=invitation.survey, language=invitation.language)
+        saved = _saved_response(invitation)
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            chosen = {
+                "score": _score_param(request.POST.get("score"), texts["scores"]),
+                "reason": request.POST.get("reason", ""),
+                "comment": request.POST.get("comment", ""),
+            }
+            try:
+                services.response_submit(
+                    invitation=invitation,
+                    score=request.POST.get("score"),
+                    reason=request.POST.get("reason"),
+                    comment=request.POST.get("comment", ""),
+                )
+            except services.BadLink as exc:
+                return _bad_link(request, exc.reason)
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                return _private(redirect(reverse("surveys:thanks", args=[token])))
+        else:
+            chosen = {
+                "score": saved.score if saved else None,
+                "reason": saved.reason if saved else "",
+                "comment": saved.comment if saved else "",
+            }
+            clicked = _score_param(request.GET.get("score"), texts["scores"])
+            if clicked is not None:
+                chosen["score"] = clicked
+        return _render(
+            request,
+            "answer.html",
+            {
+                "token": token,
+                "kind": invitation.survey.kind,
+                "texts": texts,
+                "chosen": chosen,
+                "saved": saved,
+                "errors": errors,
+                "expires_at": invitation.expires_at,
+            },
+        )
+
+
+@require_GET
+def thanks(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = services.invitation_from_token(token)
+    except services.BadLink as exc:
+        return _bad_link(request, exc.reason)
+    saved = _saved_response(invitation)
+    if saved is None:
+        return _private(redirect(reverse("surveys:answer", args=[token])))
+    with translation.override(invitation.language):
+        texts = services.survey_texts(survey=invitation.survey, language=invitation.language)
+        return _render(
+            request,
+            "thanks.html",
+            {
+                "token": token,
+                "kind": invitation.survey.kind,
+                "texts": texts,
+                "saved": saved,
+                "expires_at": invitation.expires_at,
+            },
+        )

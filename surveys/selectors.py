@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, When
 from django.db.models.functions import TruncMonth
 
 from customers.models import Customer
@@ -168,20 +168,60 @@ def response_list(
     return qs.order_by("-answered_at", "-id")
 
 
-def survey_list() -> QuerySet[Survey]:
-    """Surveys with their invitation and answer counts (one query)."""
-    return Survey.objects.select_related("segment").annotate(
-        sent_count=Count(
-            "invitations",
-            filter=Q(invitations__status__in=(Invitation.Status.SENT, Invitation.Status.ANSWERED)),
-            distinct=True,
-        ),
-        answered_count=Count("responses", distinct=True),
+def _per_survey(qs: QuerySet, value: Any) -> Any:
+    """A correlated subquery: one aggregate of ``qs`` per survey row (0 when there is none)."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    return Coalesce(
+        Subquery(qs.filter(survey_id=OuterRef("pk")).order_by().values("survey_id").annotate(v=value).values("v")[:1]),
+        0,
+        output_field=value.output_field if hasattr(value, "output_field") else IntegerField(),
     )
 
 
+def survey_list() -> QuerySet[Survey]:
+    """Surveys with their invitation and answer counts and the figures behind their score, one query.
+
+    Correlated subqueries rather than joins: joining invitations and responses multiplies the rows
+    (invitations × responses per survey)."""
+    from django.db.models import Avg, F, FloatField
+    from django.db.models.functions import Cast
+
+    sent = Invitation.objects.filter(status__in=(Invitation.Status.SENT, Invitation.Status.ANSWERED))
+    scored = Response.objects.exclude(score__isnull=True)
+    return Survey.objects.select_related("segment").annotate(
+        sent_count=_per_survey(sent, Count("id")),
+        answered_count=_per_survey(Response.objects.all(), Count("id")),
+        scored_count=_per_survey(scored, Count("id")),
+        promoter_count=_per_survey(Response.objects.filter(category=Category.PROMOTER), Count("id")),
+        detractor_count=_per_survey(Response.objects.filter(category=Category.DETRACTOR), Count("id")),
+        satisfied_count=_per_survey(Response.objects.filter(category=Category.SATISFIED), Count("id")),
+        score_mean=_per_survey(scored, Avg(Cast("score", FloatField()))),
+        response_rate=Case(
+            When(sent_count=0, then=None),
+            default=Cast(F("answered_count"), FloatField()) * 100 / Cast(F("sent_count"), FloatField()),
+            output_field=FloatField(),
+        ),
+    )
+
+
+def survey_score(survey: Survey) -> Decimal | None:
+    """The headline score of a ``survey_list`` row: NPS, CSAT % satisfied or CES mean (None: no answer)."""
+    scored = getattr(survey, "scored_count", 0)
+    if survey.kind == Kind.NPS:
+        passives = scored - survey.promoter_count - survey.detractor_count
+        return nps_value(survey.promoter_count, passives, survey.detractor_count)
+    if survey.kind == Kind.CSAT:
+        return _pct(survey.satisfied_count, scored)
+    if survey.kind == Kind.CES and scored:
+        return Decimal(str(survey.score_mean)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return None
+
+
 def customer_survey_panel(*, customer: Customer, limit: int = 10) -> dict[str, Any]:
-    """The 360 panel: latest answer per survey type and the last invitations (three queries)."""
+    """The 360 panel: latest answer per survey type and the last invitations, each with its response
+    (two queries)."""
     responses = list(
         Response.objects.filter(customer=customer).select_related("survey").order_by("-answered_at", "-id")[:limit]
     )
@@ -189,7 +229,9 @@ def customer_survey_panel(*, customer: Customer, limit: int = 10) -> dict[str, A
     for response in responses:
         latest.setdefault(response.kind, response)
     invitations = list(
-        Invitation.objects.filter(customer=customer).select_related("survey").order_by("-created_at", "-id")[:limit]
+        Invitation.objects.filter(customer=customer)
+        .select_related("survey", "response")
+        .order_by("-created_at", "-id")[:limit]
     )
     return {"latest": latest, "responses": responses, "invitations": invitations}
 

@@ -187,8 +187,8 @@ def _validate_survey(survey: Survey) -> None:
         errors["trigger"] = [_("Choose when the survey is sent.")]
     if survey.trigger in (Trigger.AFTER_ORDER, Trigger.RECURRING) and not survey.trigger_days:
         errors["trigger_days"] = [_("Give the number of days (1 or more).")]
-    if survey.trigger == Trigger.ON_CHURN and survey.kind != Kind.EXIT:
-        errors["trigger"] = [_("Only an exit survey can be sent on churn.")]
+    if survey.trigger in (Trigger.ON_CHURN, Trigger.ON_RETURN) and survey.kind != Kind.EXIT:
+        errors["trigger"] = [_("Only an exit survey can be sent on churn or on a returned product.")]
     if not survey.link_valid_days:
         errors["link_valid_days"] = [_("A link must stay valid for at least one day.")]
     if survey.kind == Kind.EXIT:
@@ -636,6 +636,24 @@ def churn_trigger(*, customer_id: int, stage_change_id: int) -> int:
                 customer=customer,
                 source=Invitation.Source.CHURN,
                 source_key=f"churn:{stage_change_id}",
+            )
+        made += created
+    return made
+
+
+def return_trigger(*, order_id: int) -> int:
+    """An order was refunded (product returned): send each active on-return (exit) survey once per order."""
+    order = Order.objects.select_related("customer").filter(pk=order_id).first()
+    if order is None:
+        return 0
+    made = 0
+    for survey in Survey.objects.filter(is_active=True, trigger=Trigger.ON_RETURN):
+        with transaction.atomic():
+            _, created = invitation_create(
+                survey=survey,
+                customer=order.customer,
+                source=Invitation.Source.RETURN,
+                source_key=f"return:{order.pk}",
             )
         made += created
     return made

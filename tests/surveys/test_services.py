@@ -282,3 +282,25 @@ def test_recurring_wave_starts_once_per_period(db):
     assert services.recurring_waves_start() == 0
     assert services.recurring_waves_start(now=timezone.now() + timedelta(days=91)) == 1
     assert survey.waves.count() == 2
+
+
+def test_refunded_order_sends_the_on_return_exit_survey_once(customer, django_capture_on_commit_callbacks):
+    from customers.services import order_update
+
+    survey = make_survey(Kind.EXIT, trigger=Trigger.ON_RETURN)
+    order = OrderFactory(customer=customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_update(actor=None, order=order, status="refunded")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_update(actor=None, order=order, status="refunded", product="Kit devolvido")
+
+    invitation = Invitation.objects.get(survey=survey, customer=customer)
+    assert invitation.source == Invitation.Source.RETURN and invitation.status == Invitation.Status.SENT
+    assert Message.objects.filter(customer=customer).count() == 1
+
+
+def test_a_non_exit_survey_cannot_be_sent_on_churn_or_return(manager):
+    for trigger in (Trigger.ON_CHURN, Trigger.ON_RETURN):
+        with pytest.raises(ValidationError) as exc:
+            services.survey_create(actor=manager, name="NPS", kind=Kind.NPS, trigger=trigger)
+        assert "trigger" in exc.value.message_dict
