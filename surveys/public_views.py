@@ -82,7 +82,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, exc.reason)
     with translation.override(invitation.language):
         texts = services.survey_texts(survey=invitation.survey, language=invitation.language)
-        saved = _saved_response(invitation)
+        saved: Response | None = None
         errors: dict[str, list[str]] = {}
         if request.method == "POST":
             chosen = {
@@ -104,6 +104,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 return _private(redirect(reverse("surveys:thanks", args=[token])))
         else:
+            saved = _saved_response(invitation)
             chosen = {
                 "score": saved.score if saved else None,
                 "reason": saved.reason if saved else "",
@@ -121,6 +122,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
                 "texts": texts,
                 "chosen": chosen,
                 "saved": saved,
+                "answered": invitation.status == Invitation.Status.ANSWERED,
                 "errors": errors,
                 "expires_at": invitation.expires_at,
             },
