@@ -196,7 +196,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Posvenda API",
-    "DESCRIPTION": "Post-sale customer success CRM: customers, contacts, orders, contracts, interactions.",
+    "DESCRIPTION": "Post-sale customer success CRM: customers, contacts, orders, contracts, interactions, surveys.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -213,6 +213,10 @@ SPECTACULAR_SETTINGS = {
         "ContractStatusEnum": "customers.api.enums.ContractStatus",
         "OrderChannelEnum": "customers.api.enums.OrderChannel",
         "ConsentChannelEnum": "customers.api.enums.ConsentChannel",
+        "SurveyKindEnum": "surveys.api.enums.SurveyKind",
+        "InvitationStatusEnum": "surveys.api.enums.InvitationStatus",
+        "InvitationSourceEnum": "surveys.api.enums.InvitationSource",
+        "ConsentSourceEnum": "customers.models.Consent.Source",
     },
 }
 

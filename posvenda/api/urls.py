@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from customers.api import views as customer_views
+from surveys.api import views as survey_views
 
 router = DefaultRouter()
 router.register("customers", customer_views.CustomerViewSet, basename="customer")
@@ -12,6 +13,9 @@ router.register("orders", customer_views.OrderViewSet, basename="order")
 router.register("contracts", customer_views.ContractViewSet, basename="contract")
 router.register("interactions", customer_views.InteractionViewSet, basename="interaction")
 router.register("consents", customer_views.ConsentViewSet, basename="consent")
+router.register("surveys", survey_views.SurveyViewSet, basename="survey")
+router.register("survey-invitations", survey_views.InvitationViewSet, basename="survey-invitation")
+router.register("survey-responses", survey_views.ResponseViewSet, basename="survey-response")
 
 urlpatterns = [
     path("", include(router.urls)),
