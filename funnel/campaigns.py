@@ -30,6 +30,8 @@ from customers.models import Customer, Order, Segment, Tag
 from messaging.conf import setting
 from messaging.models import Message, MessageEvent, MessageTemplate
 from posvenda import roles
+from surveys.models import Category
+from surveys.selectors import latest_nps_category_subquery
 
 from .models import Audience, Campaign, CampaignBatch, Stage
 
@@ -56,6 +58,8 @@ FILTER_KEYS = (
     "nps_categories",
 )
 DAY_KEYS = ("last_purchase_before_days", "last_purchase_within_days", "tenure_min_days")
+# The latest NPS answer's category (docs/metrics.md): promoter 9–10, passive 7–8, detractor 0–6.
+NPS_CATEGORIES = (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)
 
 
 def batch_size() -> int:
@@ -152,10 +156,20 @@ def audience_filters_clean(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             % {"before": before, "within": within}
         ]
 
-    if filters.get("nps_categories"):
-        # Hook for the surveys issue: turn promoter/passive/detractor into a filter on the latest
-        # NPS answer in audience_customers() and accept the key here.
-        errors["nps_categories"] = [_("Filtering by NPS category is not available yet (it needs NPS surveys).")]
+    categories = filters.get("nps_categories") or []
+    if isinstance(categories, str):
+        categories = [categories]
+    if not isinstance(categories, list | tuple):
+        errors["nps_categories"] = [_("Choose NPS categories from the list.")]
+    else:
+        bad = [c for c in categories if c not in NPS_CATEGORIES]
+        if bad:
+            errors["nps_categories"] = [
+                _("Unknown NPS category: %(values)s. Choose promoter, passive or detractor.")
+                % {"values": ", ".join(map(str, bad))}
+            ]
+        elif categories:
+            clean["nps_categories"] = sorted(set(categories))
 
     if errors:
         raise ValidationError(errors)
@@ -190,6 +204,12 @@ def audience_customers(*, filters: Mapping[str, Any] | None, now: datetime | Non
         qs = qs.filter(Exists(paid.filter(purchased_at__gte=cutoff)))
     if clean.get("tenure_min_days"):
         qs = qs.filter(created_at__lte=now - timedelta(days=clean["tenure_min_days"]))
+    if clean.get("nps_categories"):
+        # The category of the customer's latest NPS answer (a correlated sub-query on the
+        # customer/kind/answered_at index): someone who was a detractor and now answers 10 is a promoter.
+        qs = qs.alias(latest_nps_category=latest_nps_category_subquery()).filter(
+            latest_nps_category__in=clean["nps_categories"]
+        )
     return qs.order_by("pk")
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.forms import OwnerChoiceField, role_users
 from customers.models import Customer, Segment, Tag
 from messaging.models import MessageTemplate
+from surveys.models import Category
 
 from .models import Audience, PlaybookStep, Priority, Stage
 
@@ -139,6 +140,16 @@ class AudienceForm(forms.Form):
         max_value=36500,
         help_text=_("Long-standing customers: counted from when they became a customer."),
     )
+    nps_categories = forms.MultipleChoiceField(
+        label=_("Latest NPS answer"),
+        choices=[(c.value, c.label) for c in (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Customers whose most recent NPS answer is in one of these groups (promoter 9–10, passive 7–8, "
+            "detractor 0–6). Customers who never answered are left out."
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -163,6 +174,7 @@ class AudienceForm(forms.Form):
             "last_purchase_before_days": data.get("last_purchase_before_days"),
             "last_purchase_within_days": data.get("last_purchase_within_days"),
             "tenure_min_days": data.get("tenure_min_days"),
+            "nps_categories": data.get("nps_categories") or [],
         }
 
 

@@ -257,3 +257,24 @@ def test_audience_edit_shows_its_saved_filters(client, manager, db):
     html = client.get(reverse("funnel:audience_edit", args=[audience.pk])).content.decode()
     assert 'value="365"' in html
     assert '<option value="none" selected>' in html
+
+
+def test_audience_form_filters_by_latest_nps_category(client, manager, db):
+    from tests.funnel.test_campaign_services import hand_built_answer
+
+    promoter = CustomerFactory()
+    hand_built_answer(promoter, "nps", 10, "promoter", days_ago=3)
+    hand_built_answer(CustomerFactory(), "nps", 2, "detractor", days_ago=3)
+    client.force_login(manager)
+
+    form_page = client.get(reverse("funnel:audience_create")).content.decode()
+    size = client.get(reverse("funnel:audience_size"), {"nps_categories": ["promoter"]}, HTTP_HX_REQUEST="true")
+    response = client.post(reverse("funnel:audience_create"), {"name": "Promotores", "nps_categories": ["promoter"]})
+
+    assert 'name="nps_categories" value="promoter"' in form_page
+    assert "1 customer in the audience right now" in size.content.decode()
+    assert response.status_code == 302
+    audience = Audience.objects.get()
+    assert audience.filters == {"nps_categories": ["promoter"]}
+    edit = client.get(reverse("funnel:audience_edit", args=[audience.pk])).content.decode()
+    assert 'name="nps_categories" value="promoter"' in edit and "checked" in edit.split('value="promoter"')[1][:40]

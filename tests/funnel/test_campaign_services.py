@@ -1,5 +1,6 @@
 """Campaigns: audiences on hand-built data, exactly-once fan-out, consent, scheduling and results."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from funnel import campaigns, tasks
 from funnel.models import Audience, Campaign, CampaignBatch
 from messaging import services as messaging_services
 from messaging.models import Channel, Message, MessageEvent, MessageTemplate
+from surveys.models import Invitation, Response, Survey
 from tests.factories import ConsentFactory, CustomerFactory, OrderFactory, SegmentFactory, UserFactory
 
 
@@ -134,11 +136,56 @@ def test_audience_tenure_uses_the_customer_since_date(db):
 def test_audience_filters_are_validated_per_field(db):
     with translation.override("en"), pytest.raises(ValidationError) as exc:
         campaigns.audience_filters_clean(
-            {"stages": ["limbo"], "kind": "alien", "tenure_min_days": "0", "nps_categories": ["promoter"]}
+            {"stages": ["limbo"], "kind": "alien", "tenure_min_days": "0", "nps_categories": ["promoter", "fan"]}
         )
     errors = exc.value.message_dict
     assert set(errors) == {"stages", "kind", "tenure_min_days", "nps_categories"}
-    assert "not available yet" in errors["nps_categories"][0]
+    assert errors["nps_categories"] == ["Unknown NPS category: fan. Choose promoter, passive or detractor."]
+
+
+def hand_built_answer(customer, kind, score, category, days_ago):
+    """A hand-built survey answer (no e-mail, no loop): ``days_ago`` sets when it was answered."""
+    survey = Survey.objects.get_or_create(name=f"Pesquisa {kind}", kind=kind)[0]
+    invitation = Invitation.objects.create(
+        survey=survey,
+        customer=customer,
+        nonce=uuid.uuid4().hex,
+        source_key=uuid.uuid4().hex,
+        status=Invitation.Status.ANSWERED,
+        due_at=timezone.now(),
+    )
+    Response.objects.create(
+        invitation=invitation,
+        survey=survey,
+        customer=customer,
+        kind=kind,
+        score=score,
+        category=category,
+        answered_at=timezone.now() - timedelta(days=days_ago),
+    )
+
+
+def test_audience_by_the_category_of_the_latest_nps_answer(db):
+    # given answers over time; only the latest NPS answer of each customer counts
+    converted = CustomerFactory(name="Detrator que virou promotor")
+    hand_built_answer(converted, "nps", 3, "detractor", days_ago=200)
+    hand_built_answer(converted, "nps", 10, "promoter", days_ago=10)
+    lapsed = CustomerFactory(name="Promotor que virou detrator")
+    hand_built_answer(lapsed, "nps", 9, "promoter", days_ago=100)
+    hand_built_answer(lapsed, "nps", 5, "detractor", days_ago=5)
+    passive = CustomerFactory(name="Neutro")
+    hand_built_answer(passive, "nps", 8, "passive", days_ago=30)
+    csat_only = CustomerFactory(name="Só CSAT")
+    hand_built_answer(csat_only, "csat", 1, "unsatisfied", days_ago=1)
+    never = CustomerFactory(name="Nunca respondeu")
+
+    # when / then
+    assert member_ids(nps_categories=["promoter"]) == {converted.pk}
+    assert member_ids(nps_categories=["detractor"]) == {lapsed.pk}
+    assert member_ids(nps_categories=["passive", "detractor"]) == {passive.pk, lapsed.pk}
+    assert member_ids(nps_categories=["promoter"], stages=["adoption"]) == {converted.pk}
+    assert not {csat_only.pk, never.pk} & member_ids(nps_categories=["promoter", "passive", "detractor"])
+    assert campaigns.audience_size(filters={"nps_categories": ["detractor", "promoter"]}) == 2
 
 
 def test_audience_purchase_window_that_cannot_match_is_refused(db):
@@ -452,9 +499,14 @@ def test_results_are_one_query(manager, offer, django_assert_num_queries):
 
 def test_saving_an_audience_normalises_its_filters(manager):
     aud = campaigns.audience_save(
-        actor=manager, name=" Veteranos ", filters={"stages": "retention", "tenure_min_days": "365", "kind": ""}
+        actor=manager,
+        name=" Veteranos ",
+        filters={"stages": "retention", "tenure_min_days": "365", "kind": "", "nps_categories": "promoter"},
     )
-    assert (aud.name, aud.filters) == ("Veteranos", {"stages": ["retention"], "tenure_min_days": 365})
+    assert (aud.name, aud.filters) == (
+        "Veteranos",
+        {"stages": ["retention"], "tenure_min_days": 365, "nps_categories": ["promoter"]},
+    )
     with translation.override("en"), pytest.raises(ValidationError) as exc:
         campaigns.audience_save(actor=manager, name="veteranos", filters={})
     assert "already exists" in exc.value.message_dict["name"][0]
