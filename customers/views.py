@@ -21,6 +21,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from posvenda import roles
 from posvenda.lists import Echo, csv_safe, sort_links
 from posvenda.web import crm_role_required, is_htmx
+from surveys.forms import CustomerSendForm
+from surveys.selectors import customer_survey_panel
 
 from . import selectors, services
 from .forms import (
@@ -229,6 +231,8 @@ def _render_detail(request: HttpRequest, pk: int, *, interaction_form: Interacti
         "active_mrr": sum((c.mrr for c in active_contracts), start=0),
         "active_contract_count": len(active_contracts),
         "interaction_form": interaction_form or (InteractionForm() if can_work else None),
+        "survey_panel": customer_survey_panel(customer=customer),
+        "survey_send_form": CustomerSendForm() if can_work else None,
     }
     return render(request, "customers/detail.html", context)
 
