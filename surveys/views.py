@@ -479,7 +479,8 @@ def _export_rows(rows: QuerySet[Response]) -> Iterator[str]:
             r.loop_note,
             _iso(r.loop_closed_at),
         ]
-        yield writer.writerow([csv_safe(str(v)) for v in row])
+        # csv_safe("") would return "'" (an empty string counts as a "+-" prefix there).
+        yield writer.writerow([csv_safe(str(v)) if str(v) else "" for v in row])
 
 
 @crm_role_required
