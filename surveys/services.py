@@ -261,12 +261,14 @@ def invitation_create(
     due_at: datetime | None = None,
     wave: Wave | None = None,
     actor: AbstractBaseUser | None = None,
+    send_now: bool = True,
 ) -> tuple[Invitation, bool]:
     """Invite ``customer`` to ``survey`` once per ``source_key``; (invitation, created).
 
     Due now (the default): the invitation is sent in this transaction (its e-mail leaves after
-    commit). Due later: the every-minute beat task sends it then. A manual send without a key is
-    keyed by the day, so a double click invites once.
+    commit), unless ``send_now`` is False (a large API batch): then the every-minute beat task, or
+    a worker kicked after commit, sends it. Due later: the beat task sends it then. A manual send
+    without a key is keyed by the day, so a double click invites once.
     """
     if actor is not None and not _can_send_to(actor, customer):
         raise PermissionDenied(_("You can only send surveys to the customers you own."))
@@ -296,7 +298,7 @@ def invitation_create(
         if existing is None:
             raise
         return existing, False
-    if invitation.due_at <= now:
+    if send_now and invitation.due_at <= now:
         invitation_send(invitation_id=invitation.pk, now=now)
         invitation.refresh_from_db()
     return invitation, True

@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 
+from surveys.api.serializers import API_KEY_PREFIX
 from surveys.models import Category, Invitation, Kind, Response, Survey, Trigger
 
 
@@ -27,6 +28,10 @@ class InvitationFilter(filters.FilterSet):
     )
     status = filters.ChoiceFilter(choices=Invitation.Status.choices)
     source = filters.ChoiceFilter(choices=Invitation.Source.choices)
+    source_key = filters.CharFilter(
+        method="filter_source_key",
+        help_text=_("The source_key sent when inviting over the API (with or without its api: prefix)."),
+    )
     sent_after = filters.IsoDateTimeFilter(
         field_name="sent_at", lookup_expr="gte", help_text=_("ISO 8601 date-time: sent at or after.")
     )
@@ -36,7 +41,20 @@ class InvitationFilter(filters.FilterSet):
 
     class Meta:
         model = Invitation
-        fields = ["survey", "customer", "customer_external_id", "status", "source", "sent_after", "sent_before"]
+        fields = [
+            "survey",
+            "customer",
+            "customer_external_id",
+            "status",
+            "source",
+            "source_key",
+            "sent_after",
+            "sent_before",
+        ]
+
+    def filter_source_key(self, queryset: QuerySet[Invitation], name: str, value: str) -> QuerySet[Invitation]:
+        value = value.strip()
+        return queryset.filter(Q(source_key=value) | Q(source_key=f"{API_KEY_PREFIX}{value}")) if value else queryset
 
 
 LOOP_CHOICES = [

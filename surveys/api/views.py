@@ -4,6 +4,7 @@ call surveys.services (which checks roles and domain rules), render with the out
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -33,6 +34,11 @@ from surveys.models import Response as SurveyResponse
 
 from . import filters as api_filters
 from . import serializers as s
+
+log = logging.getLogger(__name__)
+
+# Larger requests are sent by the workers right after the request (see invite_customers).
+INLINE_SEND_MAX = 100
 
 
 class ManagesSurveys(BasePermission):
@@ -300,6 +306,9 @@ class SurveyViewSet(ServiceCreateMixin, ServiceUpdateMixin, CRMViewSet):
             "(external_ids). Each gets one signed answer link by e-mail now, or at send_at. "
             "Consent, the weekly message cap and the survey fatigue rule apply: a customer they stop is "
             "reported with status skipped and the skip_reason.\n\n"
+            "Up to 100 customers are sent during the request (status sent or skipped). A larger request "
+            "only creates the invitations (status scheduled, due now) and the workers send them within "
+            "about a minute; follow them with GET survey-invitations/?source_key=….\n\n"
             "Answers 200 with one result per customer named, in the order given. Unknown ids "
             "(error not_found) and, for agents, customers they do not own (error forbidden) are "
             "reported per row; the other rows are still done.\n\n"
@@ -375,8 +384,14 @@ def invite_customers(
 ) -> list[dict[str, Any]]:
     """One services.invitation_create per customer named, each in its own transaction: a row that
     fails (unknown, not the agent's customer) does not undo the others, and a replay with the same
-    source_key finishes what an interrupted request left."""
-    from surveys import links
+    source_key finishes what an interrupted request left.
+
+    Up to INLINE_SEND_MAX customers are sent during the request, so the answer says at once who was
+    skipped and why. A larger batch would outlast a proxy's timeout (sending costs a few dozen
+    queries per customer), so its invitations are created due now and the workers send them: a
+    task kicked after commit, and the every-minute beat entry for whatever that leaves.
+    """
+    from surveys import links, tasks
 
     by_id = Customer.objects.only("id", "external_id", "owner_id", "language", "email").in_bulk(customer_ids)
     wanted = [e.strip() for e in external_ids]
@@ -389,6 +404,7 @@ def invite_customers(
     named: list[tuple[Customer | None, str | None, str]] = [
         (by_id.get(pk), None, _("No customer has this id.")) for pk in customer_ids
     ] + [(by_external.get(ext), ext, _("No customer has this external ID.")) for ext in wanted]
+    send_now = len(named) <= INLINE_SEND_MAX
     rows = []
     for customer, external_id, not_found in named:
         if customer is None:
@@ -403,6 +419,7 @@ def invite_customers(
                     source_key=source_key,
                     due_at=send_at,
                     actor=actor,
+                    send_now=send_now,
                 )
         except PermissionDenied as exc:
             rows.append(_row(customer, external_id, error="forbidden", message=str(exc)))
@@ -421,6 +438,15 @@ def invite_customers(
                 answer_url=answer_url,
             )
         )
+    if not send_now and any(row["status"] == Invitation.Status.SCHEDULED for row in rows):
+
+        def kick() -> None:
+            try:
+                tasks.send_due.delay()
+            except Exception:  # the invitations are the outbox: the every-minute beat sends them
+                log.warning("Broker unavailable; survey invitations of survey %s will be sent by beat.", survey.pk)
+
+        transaction.on_commit(kick)
     return rows
 
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from messaging.models import Message
 from posvenda import services as account_services
 from surveys import services
+from surveys.api.views import INLINE_SEND_MAX
 from surveys.models import Invitation, Kind, Response, Survey
 from tests.factories import CustomerFactory, UserFactory
 from tests.surveys.conftest import consenting_customer, make_survey, sent_invitation
@@ -239,6 +240,29 @@ def test_send_at_schedules_the_invitation(manager, nps_survey, customer):
     assert not Message.objects.exists()
 
 
+def test_a_large_batch_is_created_at_once_and_sent_by_the_workers(
+    manager, nps_survey, django_capture_on_commit_callbacks
+):
+    # given more customers than are sent during the request
+    customers = [consenting_customer() for _ in range(INLINE_SEND_MAX + 1)]
+    client = token_client(manager)
+
+    # when
+    with django_capture_on_commit_callbacks() as kicked:
+        response = client.post(
+            invite_url(nps_survey), {"customer_ids": [c.pk for c in customers], "source_key": "grande"}, format="json"
+        )
+
+    # then the invitations exist, due now, and a worker is kicked to send them
+    assert response.status_code == 200
+    assert {row["status"] for row in response.json()["results"]} == {"scheduled"}
+    assert not Message.objects.exists()
+    assert len(kicked) == 1
+    assert services.invitations_send_due() == INLINE_SEND_MAX + 1
+    listed = client.get(INVITATIONS, {"source_key": "grande", "status": "sent", "page_size": 200}).json()
+    assert len(listed["results"]) == INLINE_SEND_MAX + 1
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -305,6 +329,7 @@ def test_invitation_filters(agent, nps_survey):
     assert ids({"customer_external_id": "erp-1"}) == {first.pk}
     assert ids({"status": "scheduled"}) == {scheduled.pk}
     assert ids({"source": "api"}) == {scheduled.pk}
+    assert ids({"source_key": scheduled.source_key}) == {scheduled.pk}
     assert ids({"survey": csat.pk, "status": "sent"}) == {second.pk}
     assert client.get(INVITATIONS, {"status": "lost"}).status_code == 400
 
