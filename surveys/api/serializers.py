@@ -278,7 +278,9 @@ class InviteSerializer(serializers.Serializer):
 class InvitationResultSerializer(serializers.Serializer):
     """One row per customer named in the request, in the order given."""
 
-    customer = serializers.IntegerField(allow_null=True, help_text=_("Customer id; null when not found."))
+    customer = serializers.IntegerField(
+        allow_null=True, help_text=_("Customer id (as sent in customer_ids); null for an unknown external id.")
+    )
     external_id = serializers.CharField(allow_null=True)
     invitation = serializers.IntegerField(allow_null=True, help_text=_("Invitation id; null on an error."))
     created = serializers.BooleanField(help_text=_("False when the same source_key had already invited them."))

@@ -357,7 +357,7 @@ class SurveyViewSet(ServiceCreateMixin, ServiceUpdateMixin, CRMViewSet):
 
 
 def _row(customer: Customer | None, external_id: str | None, **fields: Any) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "customer": customer.pk if customer else None,
         "external_id": customer.external_id if customer else external_id,
         "invitation": None,
@@ -401,14 +401,17 @@ def invite_customers(
             external_id__in=wanted
         )
     }
-    named: list[tuple[Customer | None, str | None, str]] = [
-        (by_id.get(pk), None, _("No customer has this id.")) for pk in customer_ids
-    ] + [(by_external.get(ext), ext, _("No customer has this external ID.")) for ext in wanted]
+    # (customer, the id or external id as requested, message when unknown)
+    named: list[tuple[Customer | None, int | None, str | None, str]] = [
+        (by_id.get(pk), pk, None, _("No customer has this id.")) for pk in customer_ids
+    ] + [(by_external.get(ext), None, ext, _("No customer has this external ID.")) for ext in wanted]
     send_now = len(named) <= INLINE_SEND_MAX
     rows = []
-    for customer, external_id, not_found in named:
+    for customer, customer_id, external_id, not_found in named:
         if customer is None:
-            rows.append(_row(None, external_id, error="not_found", message=not_found))
+            row = _row(None, external_id, error="not_found", message=not_found)
+            row["customer"] = customer_id
+            rows.append(row)
             continue
         try:
             with transaction.atomic():

@@ -165,7 +165,7 @@ def test_invite_by_ids_and_external_ids_reports_unknown_ones(manager, nps_survey
     rows = body["results"]
     assert [(r["customer"], r["external_id"], r["status"], r["error"]) for r in rows] == [
         (by_id.pk, by_id.external_id, "sent", None),
-        (None, None, None, "not_found"),
+        (999999, None, None, "not_found"),
         (by_external.pk, "shop-1002", "sent", None),
         (None, "shop-nope", None, "not_found"),
     ]
