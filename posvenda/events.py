@@ -25,6 +25,8 @@ INTERACTION_ADDED = "interaction_added"
 CUSTOMERS_IMPORTED = "customers_imported"  # one per import chunk: customer_ids, import_job_id
 PLAN_UPGRADED = "plan_upgraded"  # customer or contract MRR went up: customer_id, old_mrr, new_mrr
 STAGE_CHANGED = "stage_changed"  # customer_id, stage_change_id, from_stage, to_stage
+TICKET_CREATED = "ticket_created"  # ticket_id, customer_id
+TICKET_RESOLVED = "ticket_resolved"  # ticket_id, customer_id, cycle (times reopened before this resolution)
 SURVEY_ANSWERED = "survey_answered"  # response_id, survey_id, customer_id, kind, score, category, first
 
 Handler = Callable[..., None]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "messaging",
     "funnel",
     "surveys",
+    "support",
 ]
 
 MIDDLEWARE = [

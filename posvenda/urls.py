@@ -16,6 +16,7 @@ urlpatterns = [
     path("funnel/", include("funnel.urls")),
     path("messaging/", include("messaging.urls")),
     path("surveys/", include("surveys.urls")),
+    path("support/", include("support.urls")),
     path("api/v1/", include("posvenda.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
