@@ -48,9 +48,12 @@ class SurveyForm(forms.ModelForm):
             "intro_en": forms.Textarea(attrs={"rows": 3}),
             "exit_reasons_pt_br": forms.Textarea(attrs={"rows": 5}),
             "exit_reasons_en": forms.Textarea(attrs={"rows": 5}),
+            "question_pt_br": forms.Textarea(attrs={"rows": 2}),
+            "question_en": forms.Textarea(attrs={"rows": 2}),
         }
         help_texts = {
-            "intro_pt_br": _("You may use {first_name} and {name}. Empty: the built-in text shown."),
+            "intro_pt_br": _("You may use {first_name} and {name}."),
+            "intro_en": _("You may use {first_name} and {name}."),
         }
 
     def __init__(self, *args: Any, kind: str | None = None, **kwargs: Any) -> None:
@@ -80,8 +83,15 @@ class SurveyForm(forms.ModelForm):
         ]
 
     def wording_rows(self) -> list[tuple[Any, Any]]:
-        """(Portuguese field, English field) per text, side by side on the page."""
-        return [(self[f"{name}_pt_br"], self[f"{name}_en"]) for name in WORDING_FIELDS]
+        """(Portuguese field, English field) per text, side by side on the page; the exit reasons
+        only for an exit survey (hidden_wording keeps their values otherwise)."""
+        names = WORDING_FIELDS if self._current_kind() == Kind.EXIT else WORDING_FIELDS[:-1]
+        return [(self[f"{name}_pt_br"], self[f"{name}_en"]) for name in names]
+
+    def hidden_wording(self) -> list[Any]:
+        if self._current_kind() == Kind.EXIT:
+            return []
+        return [self["exit_reasons_pt_br"], self["exit_reasons_en"]]
 
     def _post_clean(self) -> None:
         # The services validate the survey (and say which field to fix); skip the model's own
@@ -110,7 +120,13 @@ class WaveForm(forms.Form):
         ],
         initial="customers",
     )
-    segment = forms.ModelChoiceField(label=_("Segment"), queryset=Segment.objects.none(), required=False)
+    segment = forms.ModelChoiceField(
+        label=_("Segment"),
+        queryset=Segment.objects.none(),
+        required=False,
+        empty_label=_("Choose a segment"),
+        help_text=_("Only when sending to a segment."),
+    )
     customers = forms.TypedMultipleChoiceField(label=_("Customers"), coerce=int, required=False)
 
     def __init__(self, *args: Any, is_manager: bool = False, customer_choices: Any = (), **kwargs: Any) -> None:

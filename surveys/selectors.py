@@ -135,6 +135,15 @@ def survey_results(*, survey: Survey, start: datetime | None = None, end: dateti
                 "score": _score_of(survey.kind, month_counts, sum(s * n for s, n in scores.items()), total),
             }
         )
+    if survey.kind == Kind.EXIT:  # no score: the trend is the number of answers per month
+        result.trend = [
+            {"month": month, "answered": n, "score": None}
+            for month, n in responses.annotate(month=TruncMonth("answered_at"))
+            .values_list("month")
+            .annotate(n=Count("id"))
+            .order_by("month")
+            .values_list("month", "n")
+        ]
     loops = responses.aggregate(
         open=Count("id", filter=Q(loop=Response.Loop.OPEN)), closed=Count("id", filter=Q(loop=Response.Loop.CLOSED))
     )

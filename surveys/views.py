@@ -385,7 +385,8 @@ def _trend_chart(results: selectors.Results) -> dict[str, Any] | None:
     points = []
     for i, row in enumerate(trend):
         x = TREND_PAD_L + step * i + step / 2
-        bar_h = plot_h * 0.45 * row["answered"] / most
+        # With a score line the bars take the lower half; alone (exit survey) the full height.
+        bar_h = plot_h * (0.45 if kind != Kind.EXIT else 0.95) * row["answered"] / most
         score = row["score"]
         y = None
         if score is not None:
@@ -414,7 +415,7 @@ def _trend_chart(results: selectors.Results) -> dict[str, Any] | None:
         "points": points,
         "line": " ".join(f"{p['x']},{p['y']}" for p in points if p["y"] is not None),
         "grid": grid,
-        "has_score": kind in (Kind.NPS, Kind.CSAT, Kind.CES),
+        "has_score": kind != Kind.EXIT,
     }
 
 

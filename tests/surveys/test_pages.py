@@ -288,6 +288,7 @@ def test_results_of_csat_ces_and_exit_surveys(client, agent):
     assert 'id="kpi-score">5.00</span>' in html
     response = client.get(reverse("surveys:results", args=[exit_survey.pk]))
     assert [(r["reason"], r["count"]) for r in response.context["reasons"]] == [(price, 2), (other, 1)]
+    assert [p["answered"] for p in response.context["trend"]["points"]] == [3]  # answers per month
     assert "Reasons for leaving" in response.content.decode() and "Mudei de cidade" in response.content.decode()
 
 
