@@ -78,9 +78,10 @@ def customer_tag_names(*, customer_ids: list[int]) -> dict[int, list[str]]:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One line of the 360 timeline: an interaction, an outbound message or a stage change."""
+    """One line of the 360 timeline: an interaction, an outbound message, a stage change, a ticket
+    event or a survey answer."""
 
-    kind: str  # "interaction", "message" or "stage_change" (picks the template partial)
+    kind: str  # "interaction", "message", "stage_change", "ticket_event" or "survey_response" (the partial)
     at: datetime
     item: Any
 
@@ -104,7 +105,8 @@ def customer_get(*, pk: int) -> Customer:
 
 
 def _merged_timeline(*, customer_id: int, limit: int) -> tuple[list[TimelineEntry], bool]:
-    """Interactions, outbound messages and stage changes, newest first: one query per source.
+    """Interactions, outbound messages, stage changes, ticket events and survey answers, newest
+    first: one query per source.
 
     Each source is cut at ``limit + 1`` before merging, so the newest ``limit`` entries overall are
     always complete; ``truncated`` says whether older ones exist.
@@ -112,6 +114,8 @@ def _merged_timeline(*, customer_id: int, limit: int) -> tuple[list[TimelineEntr
     # Imported here: funnel and messaging build on customers, not the other way round.
     from funnel.selectors import stage_history
     from messaging.selectors import messages_for_customer
+    from support.selectors import ticket_events_for_customer
+    from surveys.models import Response
 
     interactions = list(
         Interaction.objects.filter(customer_id=customer_id)
@@ -124,6 +128,16 @@ def _merged_timeline(*, customer_id: int, limit: int) -> tuple[list[TimelineEntr
     # A message sits where it was written (the selector's order): its status tells how far it got.
     entries += [TimelineEntry("message", m.created_at, m) for m in messages]
     entries += [TimelineEntry("stage_change", c.changed_at, c) for c in changes]
+    entries += [
+        TimelineEntry("ticket_event", e.at, e)
+        for e in ticket_events_for_customer(customer_id=customer_id, limit=limit + 1)
+    ]
+    entries += [
+        TimelineEntry("survey_response", r.answered_at, r)
+        for r in Response.objects.filter(customer_id=customer_id)
+        .select_related("survey")
+        .order_by("-answered_at", "-id")[: limit + 1]
+    ]
     entries.sort(key=lambda e: (e.at, e.item.pk), reverse=True)
     return entries[:limit], len(entries) > limit
 

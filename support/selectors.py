@@ -211,3 +211,14 @@ def customer_tickets(*, customer_id: int, limit: int = 10) -> list[Ticket]:
     return list(
         Ticket.objects.filter(customer_id=customer_id).select_related("assignee").order_by("-opened_at", "-id")[:limit]
     )
+
+
+def ticket_events_for_customer(*, customer_id: int, limit: int) -> list[Any]:
+    """The customer's ticket history for the 360 timeline (newest first, one query)."""
+    from .models import TicketEvent
+
+    return list(
+        TicketEvent.objects.filter(ticket__customer_id=customer_id)
+        .select_related("ticket", "author")
+        .order_by("-at", "-id")[:limit]
+    )

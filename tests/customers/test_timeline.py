@@ -204,7 +204,7 @@ def test_page_says_when_older_entries_are_not_shown(client, agent, own_customer)
     # then the oldest note is left out and the page links to the full message list
     assert "Nota 0<" not in html and "Nota 1<" in html
     assert 'id="timeline-more"' in html
-    assert "Showing the latest 50 entries (interactions, messages and stage changes)." in html
+    assert "Showing the latest 50 entries (interactions, messages, stage changes, tickets and survey answers)." in html
     assert f'href="/messaging/?customer={own_customer.pk}"' in html
 
 
@@ -215,7 +215,12 @@ def test_page_without_older_entries_has_no_more_note(client, agent, own_customer
 
 
 def build_timeline(customer, author, n):
-    """n interactions with authors, n messages with a template, n stage changes by people and rules."""
+    """n interactions with authors, 2n messages (one blocked), 2n stage changes by people and rules,
+    n ticket events (a ticket opened) and n survey answers."""
+    from support.services import ticket_create
+    from surveys.models import Invitation, Survey
+    from surveys.services import response_submit
+
     now = timezone.now()
     template = MessageTemplate.objects.create(
         slug=f"tpl-{customer.pk}", name="Modelo", subject_pt_br="Olá {nome}", body_pt_br="Texto {nome}"
@@ -227,6 +232,14 @@ def build_timeline(customer, author, n):
         message(customer, f"{customer.pk}-blocked-{i}", purpose=Consent.Purpose.MARKETING)
         stage_change(customer, now - timedelta(days=i), source="manual", changed_by=author, reason="r")
         stage_change(customer, now - timedelta(days=i, hours=1), source="rule", rule=rule)
+        ticket_create(
+            actor=None, customer=customer, subject=f"Chamado {i}", opened_at=now - timedelta(hours=i, minutes=5)
+        )
+        survey = Survey.objects.create(name=f"NPS {customer.pk}-{i}", kind="nps", fatigue_days=0)
+        invitation = Invitation.objects.create(
+            survey=survey, customer=customer, nonce=f"n{customer.pk}-{i}", source_key="t", status="sent", due_at=now
+        )
+        response_submit(invitation=invitation, score=8, comment=f"Comentário {i}")
 
 
 def test_360_query_count_is_the_same_for_1_and_many_timeline_entries(client, agent, django_assert_num_queries):
@@ -234,13 +247,16 @@ def test_360_query_count_is_the_same_for_1_and_many_timeline_entries(client, age
     small = CustomerFactory(owner=agent)
     big = CustomerFactory(owner=agent)
     build_timeline(small, agent, 1)
-    build_timeline(big, agent, 8)  # 40 entries: all fit in the page's 50
+    build_timeline(big, agent, 7)  # 49 entries: all fit in the page's 50
     client.force_login(agent)
     with CaptureQueriesContext(connection) as one:
         detail_html(client, small)
     # when / then
     with django_assert_num_queries(len(one)):
         html = detail_html(client, big)
-    assert html.count('class="timeline-message') == 16
-    assert html.count('class="timeline-stage"') == 16
-    assert html.count('class="timeline-item') == 8
+    assert html.count('class="timeline-message') == 14
+    assert html.count('class="timeline-stage"') == 14
+    assert html.count('class="timeline-item') == 7
+    assert html.count('class="timeline-ticket"') == 7
+    assert html.count('class="timeline-survey"') == 7
+    assert "Chamado 6" in html and "Comentário 6" in html
