@@ -48,6 +48,9 @@ CHUNK_SIZE = 5000
 MAX_STORED_ERRORS = 5000
 STALE_AFTER = timedelta(minutes=30)
 PIPELINE_WRITES = True  # PostgreSQL: write chunk N on a second connection while chunk N+1 is read
+# PostgreSQL: customers files are validated and matched set-based in SQL (customers/importer_pg.py);
+# False = the row-by-row Python path, which SQLite and the other kinds always use.
+SET_BASED_CUSTOMERS = True
 # One event per chunk (never per row) with the ids of the customers the import created, so the
 # funnel records their entry stage (funnel.handlers.on_customers_imported).
 CUSTOMERS_IMPORTED = events.CUSTOMERS_IMPORTED
@@ -381,6 +384,14 @@ def parse_datetime(value: str) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_LOCAL_TZ)
     return dt
+
+
+_TAG_SEPARATORS = re.compile(r"[|,;]")
+
+
+def split_tags(value: str) -> list[str]:
+    """ "VIP| Promotor;VIP" -> ["Promotor", "VIP"]: the cell's tag set, sorted."""
+    return sorted({t.strip() for t in _TAG_SEPARATORS.split(value) if t.strip()})
 
 
 def parse_bool(value: str) -> bool:
@@ -752,9 +763,7 @@ class _Importer(ABC):
     def check_duplicate(self, line: int, key: str, value: str, canonical: str) -> RowError | None:
         first = self.seen.setdefault((key, value), line)
         if first != line:
-            return self.err(
-                line, canonical, _("duplicate of line %(line)s (%(value)s)") % {"line": first, "value": value}
-            )
+            return self.err(line, canonical, duplicate_message(first, value))
         return None
 
     def process(self, rows: list[tuple[int, list[str]]]) -> ChunkResult:
@@ -838,6 +847,14 @@ class _Importer(ABC):
         return by_ext, by_email
 
 
+def needs_key_message() -> str:
+    return _("the row needs an external_id, e-mail or document to be matched")
+
+
+def duplicate_message(line: int, value: str) -> str:
+    return _("duplicate of line %(line)s (%(value)s)") % {"line": line, "value": value}
+
+
 class CustomerImporter(_Importer):
     model = Customer
     fields = ["kind", "name", "document", "email", "phone", "owner_id", "segment_id", "plan", "mrr"]
@@ -877,6 +894,17 @@ class CustomerImporter(_Importer):
 
     def parse(self, line: int, row: list[str]) -> tuple[dict[str, Any], list[RowError]]:
         """Cell values as Python values; only non-empty cells are given (an empty cell changes nothing)."""
+        given, errors = self.parse_cells(line, row)
+        if not errors:
+            for key, canonical in (("external_id", "external_id"), ("email", "email"), ("document", "document")):
+                if key in given and (dup := self.check_duplicate(line, key, given[key], canonical)):
+                    errors.append(dup)
+            if not ({"external_id", "email", "document"} & set(given)):
+                errors.append(self.err(line, None, needs_key_message()))
+        return given, errors
+
+    def parse_cells(self, line: int, row: list[str]) -> tuple[dict[str, Any], list[RowError]]:
+        """Each cell on its own (no look at other rows): values and the row's cell errors."""
         col = self.col
         given: dict[str, Any] = {}
         errors: list[RowError] = []
@@ -952,7 +980,7 @@ class CustomerImporter(_Importer):
                 given["segment"] = v
         pos = col.get("tags")
         if pos is not None and (v := row[pos].strip()):
-            names = sorted({t.strip() for t in re.split(r"[|,;]", v) if t.strip()})
+            names = split_tags(v)
             if any(len(t) > 50 for t in names):
                 errors.append(err(line, "tags", _("a tag has at most 50 characters")))
             else:
@@ -979,12 +1007,6 @@ class CustomerImporter(_Importer):
                     except ValueError as exc:
                         errors.append(RowError(line, self.header[cpos].strip(), str(exc)))
             given["consents"] = consents
-        if not errors:
-            for key, canonical in (("external_id", "external_id"), ("email", "email"), ("document", "document")):
-                if key in given and (dup := self.check_duplicate(line, key, given[key], canonical)):
-                    errors.append(dup)
-            if not ({"external_id", "email", "document"} & set(given)):
-                errors.append(err(line, None, _("the row needs an external_id, e-mail or document to be matched")))
         return given, errors
 
     def plan(self, rows: list[tuple[int, list[str]]]) -> tuple[ChunkResult, list[Op]]:
@@ -1524,6 +1546,15 @@ def _run(
         return _fail(job, str(exc))
     ImportJob.objects.filter(pk=job.pk).update(total_rows=total, updated_at=timezone.now())
     importer = IMPORTERS[job.kind](job=job, sniffed=sniffed, actor=actor, default_owner=default_owner)
+    if job.kind == ImportJob.Kind.CUSTOMERS and SET_BASED_CUSTOMERS and _is_postgres():
+        from . import importer_pg
+
+        finished = importer_pg.run_customers(
+            job=job, fh=fh, importer=importer, total=total, progress=progress, chunk_size=chunk_size
+        )
+        if finished is not None:
+            return finished
+        # the file could not be staged in SQL (e.g. a NUL byte): the Python path reads it row by row
     errors: list[dict[str, Any]] = []
     error_count = 0
     done = 0
@@ -1577,6 +1608,10 @@ def _run(
         if writer is not None:
             writer.submit(lambda: connection.close()).result()  # the writer's own connection
             writer.shutdown()
+    return _finish(job, sniffed, done, errors, error_count)
+
+
+def _finish(job: ImportJob, sniffed: Sniffed, done: int, errors: list[dict[str, Any]], error_count: int) -> ImportJob:
     messages = []
     if sniffed.ignored:
         messages.append(_("Ignored columns: %(columns)s.") % {"columns": ", ".join(sniffed.ignored)})

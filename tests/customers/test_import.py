@@ -23,6 +23,14 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "import.md"
 
 
+@pytest.fixture(autouse=True, params=["set_based", "python"])
+def customers_path(request, monkeypatch):
+    """Every test runs on both customers paths: set-based SQL on PostgreSQL and row-by-row Python
+    (SQLite's; see also test_import_paths.py, which compares their results directly)."""
+    monkeypatch.setattr(importer, "SET_BASED_CUSTOMERS", request.param == "set_based")
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def english(settings):
     """Assertions read the English source strings, whatever catalogue pt-BR gets later."""

@@ -1,0 +1,673 @@
+"""Set-based import of a customers CSV on PostgreSQL.
+
+The Python path (customers.importer) validates, matches and merges each row in Python; here the
+rows go once through COPY into a temporary table and PostgreSQL does the rest in a few
+statements over the whole file:
+
+1. **Stage**: the file is read with the same reader as the Python path (encoding, delimiter,
+   blank lines, line numbers, short rows) and COPYed into ``_imp_raw`` (seq, line, cells).
+2. **Cells**: one ``CREATE TEMP TABLE … AS SELECT`` trims and normalises every cell the way
+   ``CustomerImporter.parse_cells`` does — CPF/CNPJ check digits (SQL functions from migration
+   0005), e-mail pattern, the common Brazilian phone formats, amounts, kind, language, yes/no,
+   owners by a join, tags split and de-duplicated. A cell outside those plain formats (or
+   invalid) marks its row *odd*; odd rows — a few per file — are validated by
+   ``parse_cells`` itself, so every cell error carries exactly the Python path's message.
+3. **File rules**: duplicate external_id / e-mail / document within the file with window
+   functions (first line wins), a row without any key.
+4. **Matching**: one join against ``customers_customer`` by external_id, lower(e-mail) and
+   document with the rules of ``CustomerImporter.plan`` (another customer's e-mail/document, two
+   rows for one customer, name required for a new customer, kind against the stored document),
+   then the merge with the stored values and the "changed?" comparison (tags included).
+5. **Writes**, chunk by chunk (``chunk_size`` rows of the file, each in its own transaction with
+   the job's counters, like the Python path): ``INSERT … SELECT`` of new customers (ids taken from
+   the sequence in file order), ``UPDATE … FROM`` of changed ones, tag links, then consents
+   (through ``services.consent_record``) and one ``customers_imported`` event per chunk.
+
+Every row is matched against the customers as they were when the import started (the Python
+path matches each chunk against what the chunks before it wrote); the two agree whenever no row
+changes a key that a later row of the same file is matched by.
+
+If the file cannot be staged (a NUL byte, a CSV syntax error part-way) nothing has been written
+yet and ``run_customers`` returns None: the caller falls back to the Python path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from posvenda import events
+
+from . import importer as imp
+from .models import Customer, ImportJob
+
+# Temporary tables (per connection, dropped at the end).
+RAW, ROW, BAD, PLAN, OWNERS = "_imp_raw", "_imp_row", "_imp_bad", "_imp_plan", "_imp_owner"
+TABLES = (RAW, ROW, BAD, PLAN, OWNERS)
+TEXT_COLUMNS = ("external_id", "name", "kind", "document", "email", "phone", "owner", "segment", "tags", "plan")
+TEXT_COLUMNS += ("mrr", "language")
+# The values a row contributes, as they are stored in _imp_row (tags: sorted names joined by "|").
+ROW_COLUMNS = ["seq", "line", "ext", "name", "plan", "segment", "kind", "document", "email", "phone", "owner_id"]
+ROW_COLUMNS += ["tags", "mrr", "language", "consents"]
+EMAIL_RE = r'^[^@\s,;<>()\[\]"]+@[^@\s,;<>()\[\]"]+\.[^@\s,;<>()\[\]".]{2,}$'
+# Staged cells are all quoted strings (csv.QUOTE_NONNUMERIC), so this unquoted marker is NULL.
+COPY_CSV = "FORMAT csv, NULL '\\N'"
+
+
+class _Null:
+    """Written unquoted by csv.QUOTE_NONNUMERIC (it is "numeric"), as the COPY NULL marker."""
+
+    def __float__(self) -> float:
+        return 0.0
+
+    def __str__(self) -> str:
+        return "\\N"
+
+
+NULL = _Null()
+
+
+def _bool_map() -> dict[str, str]:
+    return {**dict.fromkeys(imp._TRUE, "1"), **dict.fromkeys(imp._FALSE, "0")}
+
+
+@dataclass
+class _Chunk:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, int, int, imp.RowError]] = field(default_factory=list)  # (phase, line, order, error)
+
+
+class _Stream:
+    """A file-like object psycopg2's copy_expert reads: the staged rows as CSV, a batch at a time."""
+
+    def __init__(self, rows: Iterator[list[Any]]) -> None:
+        self.rows = rows
+        self.buf = io.StringIO()
+        self.writer = csv.writer(self.buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        self.rest = ""
+
+    def read(self, size: int = -1) -> str:
+        if not self.rest:
+            batch = list(itertools.islice(self.rows, 2000))
+            if not batch:
+                return ""
+            self.buf.seek(0)
+            self.buf.truncate()
+            self.writer.writerows(batch)
+            self.rest = self.buf.getvalue()
+        if size < 0 or size >= len(self.rest):
+            out, self.rest = self.rest, ""
+        else:
+            out, self.rest = self.rest[:size], self.rest[size:]
+        return out
+
+    readline = read
+
+
+def _copy_in(cursor: Any, sql: str, stream: Any) -> None:
+    with connection.wrap_database_errors:
+        if hasattr(cursor, "copy_expert"):  # psycopg2
+            cursor.copy_expert(sql, stream, size=1 << 20)
+        else:  # psycopg 3
+            with cursor.copy(sql) as copy:
+                while data := stream.read(1 << 20):
+                    copy.write(data)
+
+
+class _SetBasedCustomers:
+    def __init__(self, *, job: ImportJob, fh: BinaryIO, importer: imp.CustomerImporter, chunk_size: int) -> None:
+        self.job = job
+        self.fh = fh
+        self.importer = importer
+        self.sniffed = importer.sniffed
+        self.col = importer.col
+        self.chunk_size = max(1, chunk_size)
+        self.chunks: dict[int, _Chunk] = {}
+        self.consent_positions = list(self.sniffed.consents)
+        self.params: dict[str, Any] = {
+            "kinds": json.dumps({k: str(v) for k, v in imp._KINDS.items()}),
+            "langs": json.dumps(imp._LANGUAGES),
+            "bools": json.dumps(_bool_map()),
+            "ddd": sorted(imp._BR_DDD),
+            "email_re": EMAIL_RE,
+            "chunk_size": self.chunk_size,
+        }
+
+    # ---------------------------------------------------------------- helpers
+    def chunk(self, seq: int) -> _Chunk:
+        return self.chunks.setdefault(seq // self.chunk_size, _Chunk())
+
+    def error(self, seq: int, phase: int, line: int, order: int, err: imp.RowError) -> None:
+        self.chunk(seq).errors.append((phase, line, order, err))
+
+    def raw_columns(self) -> list[tuple[str, int]]:
+        cols = [(f"c_{name}", pos) for name, pos in self.col.items() if name in TEXT_COLUMNS]
+        return cols + [(f"k{pos}", pos) for pos in self.consent_positions]
+
+    # ---------------------------------------------------------------- 1. stage
+    def stage(self, cursor: Any) -> int:
+        """COPY the file's cells (stripped as str.strip() does; tags split, de-duplicated and sorted)."""
+        for table in TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        # For this connection until drop(): the big statements would otherwise spend seconds in JIT
+        # compilation (their cost estimate is high) and sort on disk with the default work_mem.
+        cursor.execute("SET jit = off")
+        cursor.execute("SET work_mem = '64MB'")
+        raw = self.raw_columns()
+        cursor.execute(
+            f"CREATE TEMP TABLE {RAW} (seq integer, line integer, tags_odd boolean"
+            + "".join(f", {name} text" for name, _pos in raw)
+            + ")"
+        )
+        counter = itertools.count()
+        positions = [pos for _name, pos in raw]
+        tags_at = positions.index(self.col["tags"]) if "tags" in self.col else None
+        split_tags = imp.split_tags
+
+        def rows() -> Iterator[list[Any]]:
+            for line, row in imp._read_rows(self.fh, self.sniffed):
+                cells = [row[pos].strip() or NULL for pos in positions]
+                odd_tags = False
+                if tags_at is not None and (v := cells[tags_at]) is not NULL:
+                    names = split_tags(v)
+                    if any(len(t) > 50 for t in names):
+                        odd_tags = True  # Python reports it
+                    else:
+                        cells[tags_at] = "|".join(names)
+                yield [next(counter), line, odd_tags, *cells]
+
+        _copy_in(cursor, f"COPY {RAW} FROM STDIN WITH ({COPY_CSV})", _Stream(rows()))
+        total = next(counter)
+        for seq in range(0, total, self.chunk_size):
+            self.chunk(seq).rows = min(self.chunk_size, total - seq)
+        cursor.execute(f"CREATE TEMP TABLE {OWNERS} (k text PRIMARY KEY, id integer)")
+        if self.importer.owners:
+            _copy_in(
+                cursor,
+                f"COPY {OWNERS} FROM STDIN WITH ({COPY_CSV})",
+                _Stream(iter([[k, v] for k, v in self.importer.owners.items()])),
+            )
+        return total
+
+    # ---------------------------------------------------------------- 2. cells
+    def cells_sql(self) -> str:
+        """CREATE TEMP TABLE _imp_row: each cell normalised, and whether the row needs Python.
+
+        Layered subqueries, each fenced with OFFSET 0 so PostgreSQL computes a value once per row
+        instead of inlining (and repeating) its expression everywhere it is used.
+        """
+        have = set(self.col)
+        cells = ", ".join(f"{'c_' + n if n in have else 'NULL::text'} AS {n}_raw" for n in TEXT_COLUMNS)
+        cells += "".join(f", k{p}" for p in self.consent_positions)
+        consent_values = "".join(
+            f", (%(bools)s::jsonb ->> customers_import_norm(r.k{pos})) AS v{pos}" for pos in self.consent_positions
+        )
+        consent_odd = "".join(f" OR (b.k{pos} IS NOT NULL AND b.v{pos} IS NULL)" for pos in self.consent_positions)
+        consents = ", ".join(f"'{ch}:{pu}:' || c.v{pos}" for pos, (ch, pu) in self.sniffed.consents.items())
+        consents = f"concat_ws(';', {consents})" if consents else "NULL::text"
+        return f"""
+        CREATE TEMP TABLE {ROW} AS
+        SELECT c.seq, c.line, c.external_id_raw AS ext, c.name_raw AS name, c.plan_raw AS plan,
+               c.segment_raw AS segment,
+               coalesce(c.kind_given, CASE length(c.document) WHEN 11 THEN 'person' WHEN 14 THEN 'company' END)
+                   AS kind,
+               c.document, c.email, c.phone, c.owner_id, c.tags, c.mrr, c.language, {consents} AS consents,
+               (c.bad_length OR c.tags_odd OR (c.kind_raw IS NOT NULL AND c.kind_given IS NULL)
+                OR (c.document_raw IS NOT NULL AND c.document IS NULL)
+                OR (c.email_raw IS NOT NULL AND c.email IS NULL)
+                OR (c.phone_raw IS NOT NULL AND c.phone IS NULL)
+                OR (c.owner_raw IS NOT NULL AND c.owner_id IS NULL)
+                OR (c.mrr_raw IS NOT NULL AND c.mrr IS NULL)
+                OR (c.language_raw IS NOT NULL AND c.language IS NULL)
+                OR c.bad_consent) AS odd
+        FROM (
+            SELECT b.*,
+                CASE
+                    WHEN length(b.d) = 11 AND b.kind_given IS DISTINCT FROM 'company' AND customers_cpf_is_valid(b.d)
+                        THEN b.d
+                    WHEN length(b.d) = 14 AND b.kind_given IS DISTINCT FROM 'person' AND customers_cnpj_is_valid(b.d)
+                        THEN b.d
+                END AS document,
+                CASE WHEN left(b.pd, 2) = ANY(%(ddd)s)
+                          AND ((length(b.pd) = 11 AND substr(b.pd, 3, 1) = '9')
+                               OR (length(b.pd) = 10 AND substr(b.pd, 3, 1) IN ('2', '3', '4', '5')))
+                     THEN '+55' || b.pd END AS phone,
+                CASE WHEN b.mv = round(b.mv, 2) AND b.mv <= 9999999999.99 THEN round(b.mv, 2) END AS mrr,
+                (false{consent_odd}) AS bad_consent
+            FROM (
+                SELECT a.*,
+                    CASE
+                        WHEN a.plus OR length(a.p) IN (12, 13) THEN
+                            CASE WHEN left(a.p, 2) = '55' AND length(a.p) IN (12, 13) THEN substr(a.p, 3) END
+                        WHEN left(a.p, 1) = '0' AND length(a.p) IN (11, 12) THEN substr(a.p, 2)
+                        ELSE a.p
+                    END AS pd,
+                    CASE WHEN length(a.m) < 40 AND a.m ~ '^[0-9]+([.][0-9]+)?$' THEN a.m::numeric END AS mv
+                FROM (
+                    SELECT r.*,
+                        (coalesce(char_length(r.external_id_raw) > 100, false)
+                         OR coalesce(char_length(r.name_raw) > 200, false)
+                         OR coalesce(char_length(r.plan_raw) > 80, false)
+                         OR coalesce(char_length(r.segment_raw) > 80, false)) AS bad_length,
+                        coalesce(%(kinds)s::jsonb ->> r.kind_raw,
+                                 %(kinds)s::jsonb ->> customers_import_norm(r.kind_raw)) AS kind_given,
+                        CASE WHEN r.document_raw ~ '^[0-9 ./-]+$' THEN translate(r.document_raw, ' ./-', '') END AS d,
+                        CASE WHEN r.email_raw ~ '^[!-~]+$' AND char_length(r.email_raw) <= 254
+                                  AND lower(r.email_raw) ~ %(email_re)s THEN lower(r.email_raw) END AS email,
+                        CASE WHEN r.phone_raw ~ '^[+]?[0-9 ()./-]+$'
+                             THEN translate(r.phone_raw, '+ ()./-', '') END AS p,
+                        left(r.phone_raw, 1) = '+' AS plus,
+                        o.id AS owner_id,
+                        r.tags_raw AS tags,
+                        CASE WHEN r.mrr_raw ~ '^[0-9]+([.][0-9][0-9]?)?$' AND strpos(r.mrr_raw || '.', '.') <= 11
+                        THEN r.mrr_raw ELSE (
+                            SELECT CASE
+                                WHEN strpos(s, ',') > 0 THEN replace(replace(s, '.', ''), ',', '.')
+                                WHEN length(s) - length(replace(s, '.', '')) > 1
+                                     OR (strpos(s, '.') > 0 AND length(s) - strpos(s, '.') = 3)
+                                    THEN replace(s, '.', '')
+                                ELSE s
+                            END
+                            FROM (
+                                SELECT replace(replace(replace(r.mrr_raw, 'R$', ''), chr(160), ''), ' ', '') AS s
+                                OFFSET 0
+                            ) q
+                        ) END AS m,
+                        coalesce(%(langs)s::jsonb ->> r.language_raw,
+                                 %(langs)s::jsonb ->> customers_import_norm(r.language_raw)) AS language
+                        {consent_values}
+                    FROM (SELECT seq, line, tags_odd, {cells} FROM {RAW} OFFSET 0) r
+                    LEFT JOIN {OWNERS} o ON r.owner_raw ~ '^[ -~]+$' AND o.k = lower(r.owner_raw)
+                    OFFSET 0
+                ) a
+                OFFSET 0
+            ) b
+            OFFSET 0
+        ) c
+        """  # noqa: S608 (identifiers only, values are parameters)
+
+    def cells(self, cursor: Any) -> None:
+        cursor.execute(self.cells_sql(), self.params)
+        raw = self.raw_columns()
+        cursor.execute(
+            f"SELECT r.seq, r.line, {', '.join('r.' + name for name, _pos in raw)} "  # noqa: S608 (no user input)
+            f"FROM {RAW} r JOIN {ROW} n ON n.seq = r.seq WHERE n.odd ORDER BY r.seq"
+        )
+        odd = cursor.fetchall()
+        if not odd:
+            return
+        width = len(self.sniffed.header)
+        good: list[list[Any]] = []
+        for seq, line, *cells in odd:
+            row = [""] * width
+            for (_name, pos), value in zip(raw, cells, strict=True):
+                row[pos] = value or ""
+            given, errors = self.importer.parse_cells(line, row)
+            if errors:
+                for order, err in enumerate(errors):
+                    self.error(seq, 0, line, order, err)
+                continue
+            tags = given.get("tags")
+            consents = ";".join(f"{c}:{p}:{int(g)}" for c, p, g in given.get("consents", ()))
+            values = [given.get(k) for k in ("external_id", "name", "plan", "segment", "kind", "document", "email")]
+            values += [given.get("phone"), given.get("owner_id"), None if tags is None else "|".join(tags)]
+            values += [given.get("mrr"), given.get("language"), consents or None]
+            good.append([seq, line, *(NULL if v is None else v for v in values)])
+        cursor.execute(f"DELETE FROM {ROW} WHERE odd")  # noqa: S608
+        if good:
+            _copy_in(cursor, f"COPY {ROW} ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH ({COPY_CSV})", _Stream(iter(good)))
+
+    # ---------------------------------------------------------------- 3. file rules
+    def file_rules(self, cursor: Any) -> None:
+        """Rows whose external_id / e-mail / document an earlier row has, or that have no key."""
+        keys = (("ext", "d_ext"), ("email", "d_email"), ("document", "d_doc"))
+        dups = ", ".join(
+            f"{alias} AS (SELECT {col} AS k, min(line) AS first FROM {ROW} WHERE {col} IS NOT NULL "  # noqa: S608
+            f"GROUP BY {col} HAVING count(*) > 1)"
+            for col, alias in keys
+        )
+        joins = " ".join(f"LEFT JOIN {alias} ON {alias}.k = r.{col} AND {alias}.first < r.line" for col, alias in keys)
+        cursor.execute(
+            f"CREATE TEMP TABLE {BAD} AS WITH {dups} "  # noqa: S608
+            "SELECT r.seq, r.line, r.ext, r.email, r.document, d_ext.first AS first_ext, "
+            f"d_email.first AS first_email, d_doc.first AS first_doc FROM {ROW} r {joins} "
+            "WHERE d_ext.first IS NOT NULL OR d_email.first IS NOT NULL OR d_doc.first IS NOT NULL "
+            "OR (r.ext IS NULL AND r.email IS NULL AND r.document IS NULL)"
+        )
+        cursor.execute(
+            f"SELECT seq, line, ext, email, document, first_ext, first_email, first_doc FROM {BAD} ORDER BY seq"  # noqa: S608
+        )
+        err = self.importer.err
+        for seq, line, ext, email, document, f_ext, f_email, f_doc in cursor.fetchall():
+            order = 100
+            for value, first, canonical in ((ext, f_ext, "external_id"), (email, f_email, "email")):
+                if first is not None:
+                    self.error(seq, 0, line, order, err(line, canonical, imp.duplicate_message(first, value)))
+                    order += 1
+            if f_doc is not None:
+                self.error(seq, 0, line, order, err(line, "document", imp.duplicate_message(f_doc, document)))
+            if ext is None and email is None and document is None:
+                self.error(seq, 0, line, order, err(line, None, imp.needs_key_message()))
+
+    # ---------------------------------------------------------------- 4. names, matching, merge
+    def ensure_names(self, cursor: Any) -> None:
+        """Segments and tags of the rows that passed the file rules exist (as in the Python path)."""
+        cursor.execute(
+            f"SELECT DISTINCT segment FROM {ROW} r WHERE segment IS NOT NULL "  # noqa: S608
+            f"AND NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)"
+        )
+        parsed: list[tuple[int, dict[str, Any]]] = [(0, {"segment": s}) for (s,) in cursor.fetchall()]
+        if "tags" in self.col:
+            cursor.execute(
+                f"SELECT DISTINCT t FROM {ROW} r, unnest(string_to_array(r.tags, '|')) t "  # noqa: S608
+                f"WHERE r.tags <> '' AND NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)"
+            )
+            parsed.append((0, {"tags": [t for (t,) in cursor.fetchall()]}))
+        self.importer._ensure_names(parsed)
+
+    def plan(self, cursor: Any) -> None:
+        """_imp_plan: each row matched (CustomerImporter.plan's rules), merged, and its errors."""
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Customer._meta.db_table])
+        defaults = self.importer.new_defaults
+        self.params |= {
+            "seqname": cursor.fetchone()[0],
+            "default_owner": defaults["owner_id"],
+            "default_language": defaults["language"],
+            "default_kind": str(defaults["kind"]),
+        }
+        fields = self.importer.fields
+        values = ", ".join(f"v.v_{name}" for name in fields)
+        current = ", ".join(f"v.cur_{name}" for name in fields)
+        stored_tags = (
+            """coalesce((SELECT string_agg(t.name COLLATE "C", '|' ORDER BY t.name COLLATE "C")
+                         FROM customers_customer_tags x JOIN customers_tag t ON t.id = x.tag_id
+                         WHERE x.customer_id = e.pk), '')"""
+            if "tags" in self.col
+            else "''"
+        )
+        cursor.execute(f"ANALYZE {ROW}")
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {PLAN} AS
+            WITH p AS MATERIALIZED (
+                SELECT r.*, cm.id AS email_pk, cd.id AS doc_pk,
+                       coalesce(
+                           ce.id,
+                           CASE WHEN r.ext IS NULL OR cm.external_id IS NULL THEN cm.id END,
+                           CASE WHEN r.ext IS NULL OR cd.external_id IS NULL THEN cd.id END
+                       ) AS pk
+                FROM {ROW} r
+                LEFT JOIN customers_customer ce ON ce.external_id = r.ext
+                LEFT JOIN customers_customer cm ON lower(cm.email) = r.email AND cm.email <> ''
+                LEFT JOIN customers_customer cd ON cd.document = r.document AND cd.document <> ''
+                WHERE NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)
+            ), claims AS (
+                SELECT pk, min(line) AS first FROM p WHERE pk IS NOT NULL GROUP BY pk HAVING count(*) > 1
+            )
+            SELECT v.*, v.seq / %(chunk_size)s AS chunk,
+                   CASE WHEN v.ok AND v.pk IS NULL THEN nextval(%(seqname)s::regclass) END AS new_id,
+                   (v.pk IS NULL OR v.tags_changed OR ({values}) IS DISTINCT FROM ({current})) AS changed
+            FROM (
+                SELECT e.*,
+                    NOT (e.e_email OR e.e_doc OR e.e_same OR e.e_name OR e.e_kind) AS ok,
+                    coalesce(e.kind, e.cur_kind, %(default_kind)s) AS v_kind,
+                    coalesce(e.name, e.cur_name, '') AS v_name,
+                    coalesce(e.document, e.cur_document, '') AS v_document,
+                    coalesce(e.email, e.cur_email, '') AS v_email,
+                    coalesce(e.phone, e.cur_phone, '') AS v_phone,
+                    CASE WHEN e.owner_id IS NOT NULL THEN e.owner_id
+                         WHEN e.pk IS NOT NULL THEN e.cur_owner_id ELSE %(default_owner)s END AS v_owner_id,
+                    CASE WHEN e.segment IS NOT NULL THEN s.id WHEN e.pk IS NOT NULL THEN e.cur_segment_id END
+                        AS v_segment_id,
+                    coalesce(e.plan, e.cur_plan, '') AS v_plan,
+                    coalesce(e.mrr, e.cur_mrr, 0.00) AS v_mrr,
+                    coalesce(e.ext, e.cur_external_id) AS v_external_id,
+                    coalesce(e.language, e.cur_language, %(default_language)s) AS v_language,
+                    CASE WHEN e.tags IS NULL THEN false
+                         WHEN e.pk IS NULL THEN e.tags <> ''
+                         ELSE e.tags <> {stored_tags} END AS tags_changed
+                FROM (
+                    SELECT p.*, cl.first AS first_pk,
+                        cur.kind AS cur_kind, cur.name AS cur_name, cur.document AS cur_document,
+                        cur.email AS cur_email, cur.phone AS cur_phone, cur.owner_id AS cur_owner_id,
+                        cur.segment_id AS cur_segment_id, cur.plan AS cur_plan, cur.mrr AS cur_mrr,
+                        cur.external_id AS cur_external_id, cur.language AS cur_language,
+                        (p.email_pk IS NOT NULL AND p.email_pk IS DISTINCT FROM p.pk) AS e_email,
+                        (p.doc_pk IS NOT NULL AND p.doc_pk IS DISTINCT FROM p.pk) AS e_doc,
+                        (cl.first < p.line) IS true AS e_same,
+                        (p.pk IS NULL AND p.name IS NULL) AS e_name,
+                        (cur.id IS NOT NULL AND coalesce(p.document, cur.document) <> ''
+                         AND (length(coalesce(p.document, cur.document)) = 11)
+                             <> (coalesce(p.kind, cur.kind) = 'person')) IS true AS e_kind
+                    FROM p
+                    LEFT JOIN claims cl ON cl.pk = p.pk
+                    LEFT JOIN customers_customer cur ON cur.id = p.pk
+                    OFFSET 0
+                ) e
+                LEFT JOIN customers_segment s ON s.name = e.segment
+                ORDER BY e.seq
+                OFFSET 0
+            ) v
+            """,  # noqa: S608
+            self.params,
+        )
+        cursor.execute(
+            f"SELECT seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind FROM {PLAN} "  # noqa: S608
+            "WHERE NOT ok ORDER BY seq"
+        )
+        err = self.importer.err
+        for seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind in cursor.fetchall():
+            if e_email:
+                self.error(seq, 1, line, 0, err(line, "email", _("this e-mail already belongs to another customer")))
+            if e_doc:
+                self.error(
+                    seq, 1, line, 1, err(line, "document", _("this document already belongs to another customer"))
+                )
+            if e_same:
+                self.error(seq, 1, line, 2, err(line, None, _("same customer as line %(line)s") % {"line": first_pk}))
+            if e_name:
+                self.error(seq, 1, line, 3, err(line, "name", _("required for a new customer")))
+            if e_kind:
+                self.error(
+                    seq, 1, line, 3, err(line, "kind", _("does not match the stored document; send the document too"))
+                )
+        cursor.execute(
+            f"SELECT chunk, count(*) FILTER (WHERE pk IS NULL), count(*) FILTER (WHERE pk IS NOT NULL AND changed), "  # noqa: S608
+            f"count(*) FILTER (WHERE NOT changed) FROM {PLAN} WHERE ok GROUP BY chunk"
+        )
+        rows = cursor.fetchall()
+        cursor.execute(f"CREATE INDEX ON {PLAN} (chunk, seq)")
+        cursor.execute(f"ANALYZE {PLAN}")
+        for chunk, created, updated, unchanged in rows:
+            c = self.chunks.setdefault(chunk, _Chunk())
+            c.created, c.updated, c.unchanged = created, updated, unchanged
+
+    # ---------------------------------------------------------------- 5. writes
+    def write_statements(self, cursor: Any, chunk: int, only_seq: int | None = None) -> list[int]:
+        """Write one chunk (or one row of it); returns the ids of the customers created."""
+        fields = self.importer.fields
+        cols = [Customer._meta.get_field(f).column for f in fields]
+        table = Customer._meta.db_table
+        rest = [
+            f
+            for f in Customer._meta.concrete_fields
+            if not f.primary_key and f.attname not in fields and f.name not in ("created_at", "updated_at")
+        ]
+        where = "m.ok AND m.chunk = %(chunk)s" + (" AND m.seq = %(seq)s" if only_seq is not None else "")
+        params: dict[str, Any] = {"chunk": chunk, "seq": only_seq, "now": timezone.now()}
+        params |= {f"rest_{i}": f.get_default() for i, f in enumerate(rest)}
+        cursor.execute(
+            f"INSERT INTO {table} (id, created_at, updated_at"  # noqa: S608
+            + "".join(f", {f.column}" for f in rest)
+            + "".join(f", {c}" for c in cols)
+            + ") SELECT m.new_id, %(now)s, %(now)s"
+            + "".join(f", %(rest_{i})s" for i in range(len(rest)))
+            + "".join(f", m.v_{name}" for name in fields)
+            + f" FROM {PLAN} m WHERE {where} AND m.new_id IS NOT NULL ORDER BY m.seq RETURNING id",
+            params,
+        )
+        created = [r[0] for r in cursor.fetchall()]
+        sets = ", ".join(f"{c} = m.v_{name}" for c, name in zip(cols, fields, strict=True))
+        stored = ", ".join(f"t.{c}" for c in cols)
+        values = ", ".join(f"m.v_{name}" for name in fields)
+        cursor.execute(
+            f"UPDATE {table} t SET {sets}, updated_at = %(now)s FROM {PLAN} m "  # noqa: S608
+            f"WHERE {where} AND m.pk IS NOT NULL AND m.changed AND t.id = m.pk "
+            f"AND ({stored}) IS DISTINCT FROM ({values})",
+            params,
+        )
+        if "tags" in self.col:
+            cursor.execute(
+                "DELETE FROM customers_customer_tags WHERE customer_id IN "  # noqa: S608
+                f"(SELECT m.pk FROM {PLAN} m WHERE {where} AND m.pk IS NOT NULL AND m.tags_changed)",
+                params,
+            )
+            cursor.execute(
+                "INSERT INTO customers_customer_tags (customer_id, tag_id) "  # noqa: S608
+                f"SELECT coalesce(m.pk, m.new_id), t.id FROM {PLAN} m "
+                "CROSS JOIN LATERAL unnest(string_to_array(m.tags, '|')) n(name) "
+                "JOIN customers_tag t ON t.name = n.name "
+                f"WHERE {where} AND m.tags_changed AND coalesce(m.pk, m.new_id) IS NOT NULL",
+                params,
+            )
+        return created
+
+    def write_chunk(self, chunk: int) -> tuple[list[int], list[tuple[int, int, int, imp.RowError]]]:
+        """Write a chunk in the caller's transaction; if the database refuses it, row by row."""
+        refused: list[tuple[int, int, int, imp.RowError]] = []
+        c = self.chunks[chunk]
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                return self.write_statements(cursor, chunk), refused
+        except DatabaseError:
+            pass
+        created: list[int] = []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT seq, line, pk IS NULL FROM {PLAN} WHERE ok AND chunk = %s AND changed ORDER BY seq",  # noqa: S608
+                [chunk],
+            )
+            rows = cursor.fetchall()
+        for seq, line, is_new in rows:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    created += self.write_statements(cursor, chunk, seq)
+            except DatabaseError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+                message = _("refused by the database: %(reason)s") % {"reason": reason}
+                refused.append((2, line, 0, self.importer.err(line, None, message)))
+                if is_new:
+                    c.created -= 1
+                else:
+                    c.updated -= 1
+                with connection.cursor() as cursor:
+                    cursor.execute(f"UPDATE {PLAN} SET new_id = NULL WHERE seq = %s", [seq])  # noqa: S608
+        return created, refused
+
+    def record_consents(self, chunk: int, result: imp.ChunkResult) -> None:
+        if not self.sniffed.consents:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT line, coalesce(pk, new_id), consents, changed FROM {PLAN} "  # noqa: S608
+                "WHERE ok AND chunk = %s AND consents <> '' AND coalesce(pk, new_id) IS NOT NULL ORDER BY seq",
+                [chunk],
+            )
+            rows = cursor.fetchall()
+        ops = []
+        for line, pk, consents, changed in rows:
+            op = imp.Op(line=line, pk=pk, values=[])
+            op.is_new = False
+            op.changed = changed
+            for item in consents.split(";"):
+                channel, purpose, granted = item.split(":")
+                op.consents.append((channel, purpose, granted == "1"))
+            ops.append(op)
+        self.importer._record_consents(result, ops)
+
+    def apply_chunk(self, chunk: int) -> imp.ChunkResult:
+        c = self.chunks[chunk]
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")  # as the Python path; see _write_chunk
+            created, refused = self.write_chunk(chunk)
+            result = imp.ChunkResult(created=c.created, updated=c.updated, unchanged=c.unchanged)
+            result.created_ids = created
+            self.record_consents(chunk, result)
+            result.errors = [e for *_key, e in sorted(c.errors, key=lambda e: e[:3])]
+            result.errors += [e for *_key, e in refused]
+            ImportJob.objects.filter(pk=self.job.pk).update(
+                processed_rows=F("processed_rows") + c.rows,
+                created_count=F("created_count") + result.created,
+                updated_count=F("updated_count") + result.updated,
+                unchanged_count=F("unchanged_count") + result.unchanged,
+                error_count=F("error_count") + len(result.errors),
+                updated_at=timezone.now(),
+            )
+            if created:
+                events.emit(imp.CUSTOMERS_IMPORTED, customer_ids=created, import_job_id=self.job.pk)
+        return result
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            for table in TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute("RESET jit")
+            cursor.execute("RESET work_mem")
+
+
+def run_customers(
+    *,
+    job: ImportJob,
+    fh: BinaryIO,
+    importer: imp.CustomerImporter,
+    total: int,
+    progress: imp.ProgressCallback | None,
+    chunk_size: int,
+) -> ImportJob | None:
+    """Import a customers file set-based; None if it cannot be staged (the caller uses the Python path)."""
+    run = _SetBasedCustomers(job=job, fh=fh, importer=importer, chunk_size=chunk_size)
+    if progress:
+        progress(0, total)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            rows = run.stage(cursor)
+    except Exception:  # noqa: BLE001 (nothing is written yet: the Python path reads the file instead)
+        run.drop()
+        return None
+    errors: list[dict[str, Any]] = []
+    error_count = 0
+    done = 0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            run.cells(cursor)
+            run.file_rules(cursor)
+            run.ensure_names(cursor)
+            run.plan(cursor)
+        for chunk in sorted(run.chunks):
+            result = run.apply_chunk(chunk)
+            done += run.chunks[chunk].rows
+            error_count += len(result.errors)
+            room = imp.MAX_STORED_ERRORS - len(errors)
+            errors.extend(e.as_dict() for e in result.errors[: max(0, room)])
+            if progress:
+                progress(done, max(rows, done))
+    except Exception:
+        imp._fail(job, _("The import stopped on an unexpected error; the rows counted so far were imported."))
+        raise
+    finally:
+        run.drop()
+    return imp._finish(job, run.sniffed, done, errors, error_count)
