@@ -487,3 +487,81 @@ def sla_check_due(*, now: datetime | None = None, horizon: timedelta = timedelta
         except Exception:
             log.exception("SLA check failed for ticket %s", ticket_id)
     return sent
+
+
+# --- SLA policies and holidays (the SLA page) ---------------------------------------------------
+
+
+def _require_manager(actor: Any) -> None:
+    if actor is not None and not roles.is_manager(actor):
+        raise PermissionDenied(_("Only a CS manager can change SLA policies and holidays."))
+
+
+def _refresh_open_tickets(**filters: Any) -> int:
+    """New targets or days off apply to the open tickets at once (their due times move)."""
+    count = 0
+    open_tickets = Ticket.objects.exclude(status__in=(Status.RESOLVED, Status.CLOSED)).filter(**filters)
+    for ticket in open_tickets.select_related("customer").iterator(chunk_size=200):
+        sla_refresh(ticket=ticket)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def sla_policy_save(*, actor: AbstractBaseUser | None, policy: SlaPolicy | None = None, **fields: Any) -> SlaPolicy:
+    """Create or update a policy (targets in minutes, above zero; one per priority and segment) and
+    re-target the open tickets of its priority."""
+    _require_manager(actor)
+    errors: dict[str, list[str]] = {}
+    for field in ("first_response_minutes", "resolution_minutes"):
+        if not isinstance(fields.get(field), int) or fields[field] <= 0:
+            errors[field] = [_("Give the target a time above zero.")]
+    if fields.get("priority") not in Priority.values:
+        errors["priority"] = [_("Choose a valid priority.")]
+    if not (fields.get("name") or "").strip():
+        errors["name"] = [_("Give the policy a name.")]
+    if errors:
+        raise ValidationError(errors)
+    previous_priority = policy.priority if policy is not None else None
+    policy = policy or SlaPolicy()
+    for field, value in fields.items():
+        setattr(policy, field, value)
+    policy.name = policy.name.strip()
+    try:
+        with transaction.atomic():
+            policy.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"priority": [_("Another policy already covers this priority and segment. Edit that policy instead.")]}
+        ) from None
+    priorities = {policy.priority, previous_priority} - {None}
+    _refresh_open_tickets(priority__in=priorities)
+    return policy
+
+
+@transaction.atomic
+def holiday_add(*, actor: AbstractBaseUser | None, day: Any, name: str) -> Any:
+    from .models import Holiday
+
+    _require_manager(actor)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": [_("Give the holiday a name.")]})
+    try:
+        with transaction.atomic():
+            holiday = Holiday.objects.create(date=day, name=name[:100])
+    except IntegrityError:
+        raise ValidationError({"date": [_("This day is already a holiday.")]}) from None
+    _refresh_open_tickets(sla_policy__business_hours=True)
+    return holiday
+
+
+@transaction.atomic
+def holiday_remove(*, actor: AbstractBaseUser | None, holiday_id: int) -> bool:
+    from .models import Holiday
+
+    _require_manager(actor)
+    deleted, _rows = Holiday.objects.filter(pk=holiday_id).delete()
+    if deleted:
+        _refresh_open_tickets(sla_policy__business_hours=True)
+    return bool(deleted)
