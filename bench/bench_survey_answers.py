@@ -151,9 +151,11 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     posts_ok: int = 0
     total: int = 0  # every request, warm-up included (for the CPU time per request)
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
 
     def record(self, kind: str, t0: float, t1: float) -> None:
         self.total += 1
+        self.timeline.append((t0 - self.started, kind, t1 - t0))
         if t0 >= self.measuring_from:
             self.latencies[kind].append(t1 - t0)
 
@@ -361,6 +363,9 @@ def main() -> None:
                 f"req/s={row[1]:.1f}\tp50={row[2]:.1f}ms\tp99={row[4]:.1f}ms\terrors={len(stats.errors)}\t"
                 f"load={load_after[0]:.2f}\n"
             )
+    with (ROOT / "bench" / "out" / "survey_answers_timeline.tsv").open("w") as out:
+        out.write("start_s\trequest\tlatency_ms\n")
+        out.writelines(f"{t:.3f}\t{kind}\t{lat * 1000:.1f}\n" for t, kind, lat in stats.timeline)
     print(f"all      {all_requests:>7} {all_requests / args.duration:>7.1f}")
     print(f"gunicorn CPU per request (warm-up included): {ticks * 1000 / hz / max(1, stats.total):.2f} ms")
     print(f"errors: {len(stats.errors)} {sorted(set(stats.errors))[:5]}")

@@ -1,9 +1,11 @@
 """The public survey answer page: reached from the e-mailed link, no login."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -82,12 +84,13 @@ def test_post_records_the_answer_and_redirects_to_the_thanks_page(
     client, nps_survey, customer, django_assert_max_num_queries
 ):
     invitation = sent_invitation(nps_survey, customer)
+    url = answer_url(invitation)  # the token holds a timestamp: build it once
 
     with django_assert_max_num_queries(12):
-        posted = client.post(answer_url(invitation), {"score": "3", "comment": "Entrega atrasou"})
+        posted = client.post(url, {"score": "3", "comment": "Entrega atrasou"})
 
     assert posted.status_code == 302
-    assert posted["Location"] == thanks_url(invitation)
+    assert posted["Location"] == url + "thanks/"
     assert_private(posted)
     response = Response.objects.get(invitation=invitation)
     assert (response.score, response.comment, response.category) == (3, "Entrega atrasou", "detractor")
@@ -97,7 +100,7 @@ def test_post_records_the_answer_and_redirects_to_the_thanks_page(
     html = thanks.content.decode()
     assert '<span class="sv-given">3</span>' in html
     assert "Entrega atrasou" in html
-    assert f'href="{answer_url(invitation)}"' in html  # offers to change the answer
+    assert f'href="{url}"' in html  # offers to change the answer
     assert_private(thanks)
 
 
@@ -268,11 +271,12 @@ def test_post_without_csrf_token_is_refused():
 
 def test_thanks_before_answering_goes_back_to_the_question(client, nps_survey, customer):
     invitation = sent_invitation(nps_survey, customer)
+    url = answer_url(invitation)
 
-    page = client.get(thanks_url(invitation))
+    page = client.get(url + "thanks/")
 
     assert page.status_code == 302
-    assert page["Location"] == answer_url(invitation)
+    assert page["Location"] == url
 
 
 def test_other_methods_are_not_allowed(client, nps_survey, customer):
@@ -280,3 +284,40 @@ def test_other_methods_are_not_allowed(client, nps_survey, customer):
 
     assert client.put(answer_url(invitation)).status_code == 405
     assert client.post(thanks_url(invitation)).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_customers_answering_the_same_survey_do_not_wait_for_each_other():
+    # given customer A's answer is in an open transaction (its invitation row locked)
+    survey = make_survey(Kind.NPS)
+    first, second = sent_invitation(survey), sent_invitation(survey)
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def answer_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                services.response_submit(invitation=first, score=9)
+                holding.set()
+                release.wait(10)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+            holding.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=answer_and_hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        # when customer B answers the same survey meanwhile, B does not queue behind A
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            services.response_submit(invitation=second, score=3)
+    finally:
+        release.set()
+        thread.join(10)
+
+    assert not errors
+    assert sorted(Response.objects.values_list("score", flat=True)) == [3, 9]
