@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "surveys.api.enums.InvitationStatus",
         "InvitationSourceEnum": "surveys.api.enums.InvitationSource",
         "ConsentSourceEnum": "customers.models.Consent.Source",
+        "TicketStatusEnum": "support.api.enums.TicketStatus",
+        "TicketChannelEnum": "support.api.enums.TicketChannel",
+        "TicketCategoryEnum": "support.api.enums.TicketCategory",
+        "TicketEventKindEnum": "support.api.enums.TicketEventKind",
     },
 }
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from customers.api import views as customer_views
+from support.api import views as support_views
 from surveys.api import views as survey_views
 
 router = DefaultRouter()
@@ -16,6 +17,7 @@ router.register("consents", customer_views.ConsentViewSet, basename="consent")
 router.register("surveys", survey_views.SurveyViewSet, basename="survey")
 router.register("survey-invitations", survey_views.InvitationViewSet, basename="survey-invitation")
 router.register("survey-responses", survey_views.ResponseViewSet, basename="survey-response")
+router.register("tickets", support_views.TicketViewSet, basename="ticket")
 
 urlpatterns = [
     path("", include(router.urls)),
