@@ -20,7 +20,7 @@ _FORMULA_PREFIXES = ("=", "@", "\t", "\r")
 
 def csv_safe(value: str) -> str:
     """Keep spreadsheet apps from running a cell as a formula (phones like +5511... stay as they are)."""
-    if value.startswith(_FORMULA_PREFIXES) or (value[:1] in "+-" and not value[1:].replace(".", "").isdigit()):
+    if value.startswith(_FORMULA_PREFIXES) or (value[:1] in ("+", "-") and not value[1:].replace(".", "").isdigit()):
         return "'" + value
     return value
 
