@@ -222,17 +222,19 @@ def _int(value: str | None) -> int | None:
 
 
 def _survey_prefill(response: Any) -> dict[str, Any]:
+    """A ticket from a survey answer: "NPS 3 — <customer>", the comment as the description."""
     customer = response.customer
-    score = response.score if response.score is not None else response.reason
-    subject = f"{response.get_kind_display()} {score} — {customer.name}" if score not in (None, "") else ""
-    description = response.comment or _("Answered %(score)s to “%(survey)s”, without a comment.") % {
-        "score": score,
+    kind = response.kind.upper() if response.kind in ("nps", "csat", "ces") else response.get_kind_display()
+    answer = response.score if response.score is not None else response.reason
+    subject = f"{kind} {answer} — {customer.name}" if answer not in (None, "") else f"{kind} — {customer.name}"
+    description = response.comment or _("Answered %(answer)s to “%(survey)s”, without a comment.") % {
+        "answer": answer if answer not in (None, "") else "—",
         "survey": response.survey.name,
     }
     initial = {
         "customer": customer.pk,
         "channel": Ticket.Channel.SURVEY,
-        "subject": (subject or f"{response.get_kind_display()} — {customer.name}")[:200],
+        "subject": subject[:200],
         "description": description,
         "survey_response": response.pk,
     }
@@ -570,7 +572,9 @@ def sla_policies(request: HttpRequest) -> HttpResponse:
         form = SlaPolicyForm(request.POST, instance=instance or SlaPolicy())
         if form.is_valid():
             try:
-                services.sla_policy_save(actor=request.user, policy=instance, **form.policy_fields())
+                # the form has written its values on ``instance``: the service compares with the stored row
+                stored = SlaPolicy.objects.get(pk=instance.pk) if instance else None
+                services.sla_policy_save(actor=request.user, policy=stored, **form.policy_fields())
             except ValidationError as exc:
                 apply_service_errors(form, exc)
             else:
