@@ -1,5 +1,6 @@
 """End to end: an NPS survey e-mail reaches a real SMTP server on loopback; the customer follows the
-score link in Chromium, adds a comment and submits; the response and the owner's task appear."""
+score link in Chromium, adds a comment and submits; the response, the owner's task and the figure
+on the manager's results page appear."""
 
 import os
 import re
@@ -7,6 +8,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import Page, sync_playwright
 
 from funnel.models import Task
@@ -22,6 +24,7 @@ from tests.surveys.conftest import consenting_customer, make_survey, sent_invita
 pytestmark = pytest.mark.e2e
 
 SCREENS = Path(os.environ.get("E2E_SCREENSHOT_DIR", "/tmp/screens"))
+PASSWORD = "s3nha-forte-123"  # tests.factories.UserFactory
 
 
 def score_links(html: str) -> dict[int, str]:
@@ -33,6 +36,7 @@ def test_customer_answers_the_emailed_nps_survey_in_the_browser(live_server, smt
     # given an agent's consenting customer and an NPS survey; links in e-mails point at this server
     settings.SITE_URL = live_server.url
     agent = UserFactory(username="carla", first_name="Carla", role=roles.AGENT)
+    UserFactory(username="gerente", first_name="Gil", role=roles.MANAGER)
     customer = consenting_customer(owner=agent, name="Ana Souza", email="ana@example.com.br")
     survey = make_survey(Kind.NPS, name="NPS trimestral")
 
@@ -57,6 +61,9 @@ def test_customer_answers_the_emailed_nps_survey_in_the_browser(live_server, smt
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844}, locale="pt-BR")
             answer_in_browser(page, links[3])
+            # and a manager sees the answer on the survey's results page
+            manager_page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="pt-BR")
+            nps_shown, comments = results_as_manager(manager_page, live_server.url, survey.pk)
         finally:
             browser.close()
 
@@ -70,8 +77,19 @@ def test_customer_answers_the_emailed_nps_survey_in_the_browser(live_server, smt
     assert task.status == Task.Status.OPEN
     assert "A entrega atrasou duas semanas." in task.notes
     assert response.loop_task_id == task.pk and response.loop == Response.Loop.OPEN
-    # TODO(results page): log in as a manager, open surveys:results for this survey and see NPS −100
-    # and the comment — left for when the colleague's results page has landed.
+    assert nps_shown == "-100"  # one detractor, nobody else
+    assert "A entrega atrasou duas semanas." in comments
+
+
+def results_as_manager(page: Page, base: str, survey_id: int) -> tuple[str, str]:
+    page.goto(base + reverse("login"))
+    page.fill("#id_username", "gerente")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url and "/login" not in url)
+    page.goto(base + reverse("surveys:results", args=[survey_id]))
+    page.screenshot(path=str(SCREENS / "survey_results_1280.png"), full_page=True)
+    return page.locator("#kpi-score").inner_text().strip(), page.locator("main").inner_text()
 
 
 def answer_in_browser(page: Page, link: str) -> None:
