@@ -216,3 +216,20 @@ def test_quoted_history_is_stripped():
     assert strip_quoted("Ok\r\n\r\n-----Original Message-----\r\nFrom: Ana") == "Ok"
     assert strip_quoted("Resposta 1\n> pergunta\nResposta 2") == "Resposta 1\nResposta 2"
     assert strip_quoted("Em 23/11/2026 10:00, Ana escreveu:\n> Oi") == ""
+
+
+def test_html_only_reply_is_attached_as_text(client, waiting_ticket):
+    data = mailgun_inbound(subject=reply_subject(waiting_ticket), text="")
+    del data["body-plain"], data["stripped-text"]
+    data["body-html"] = "<div dir='ltr'>Chegou, <b>obrigada</b>!</div><blockquote>antes</blockquote>"
+
+    post(client, data)
+
+    assert "Chegou, obrigada!" in waiting_ticket.events.get(kind="customer_reply").body
+
+
+def test_a_known_customer_naming_a_missing_ticket_opens_a_new_one(client, policy_high, customer):
+    post(client, mailgun_inbound(subject="Re: [Ticket #999999] Pedido antigo", message_id="<old@x>"))
+
+    ticket = Ticket.objects.get()
+    assert ticket.customer == customer and ticket.source_key == "inbound:<old@x>"
