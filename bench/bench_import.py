@@ -56,10 +56,67 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
-def run_importer(path: Path, *, chunk_size: int | None = None) -> dict[str, object]:
+class BackendCPU:
+    """CPU seconds (user + system) of every PostgreSQL backend connected to the bench database,
+    sampled from /proc every 0.1 s by a thread (PostgreSQL runs on this machine): the importer's
+    own connection and its writer threads' connections, which come and go during the run."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        import psycopg2
+
+        self.conn = psycopg2.connect(url)
+        self.conn.autocommit = True
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    @staticmethod
+    def cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for (pid,) in cur.fetchall():
+                if (cpu := self.cpu(pid)) is not None:
+                    self.first.setdefault(pid, cpu)
+                    self.last[pid] = cpu
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.sample()
+
+    def __enter__(self) -> BackendCPU:
+        self.sample()
+        self.first = dict(self.last)  # backends already there count from now
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sample()
+        self.conn.close()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first.get(pid, 0.0) for pid in self.last)
+
+
+def run_importer(path: Path, *, chunk_size: int | None = None, python_path: bool = False) -> dict[str, object]:
     """Call the importer the way the import command does; returns its counters."""
     from customers import importer
 
+    importer.SET_BASED_CUSTOMERS = not python_path
     extra = {"chunk_size": chunk_size} if chunk_size else {}
     job = importer.import_path(path, kind="customers", actor=None, **extra)
     return {
@@ -117,6 +174,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--csv", type=Path, help="an existing customers CSV (default: generate one)")
     parser.add_argument("--chunk-size", type=int, help="override the importer's rows per transaction")
+    parser.add_argument(
+        "--python-path", action="store_true", help="force the row-by-row Python path (default: set-based SQL)"
+    )
+    parser.add_argument("--writers", type=int, help="set-based path: threads writing chunks (default: importer_pg's)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB))
     args = parser.parse_args()
 
@@ -139,14 +200,28 @@ def main() -> None:
 
     ensure_users()
 
-    print(f"importer: {rows:,} rows from {path}", flush=True)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    counters = run_importer(path, chunk_size=args.chunk_size)
-    importer_s, importer_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    from customers import importer_pg
+
+    if args.writers:
+        importer_pg.WRITERS = args.writers
+    path_name = "python" if args.python_path else f"set-based, {importer_pg.WRITERS} writers"
+    print(f"importer ({path_name} path): {rows:,} rows from {path}", flush=True)
+    load_before = os.getloadavg()[0]
+    from django.db import connection
+
+    connection.ensure_connection()
+    with BackendCPU(args.database_url) as backends:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        counters = run_importer(path, chunk_size=args.chunk_size, python_path=args.python_path)
+        importer_s, importer_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    pg_cpu = backends.seconds
     imported = Customer.objects.count()
     print(f"  {importer_s:.2f} s, {rows / importer_s:,.0f} rows/s; {imported:,} customers in the table; {counters}")
     # CPU of this Python process only (PostgreSQL's share is the rest of the wall time, roughly).
-    print(f"  Python CPU time {importer_cpu:.2f} s (load average {os.getloadavg()[0]:.2f})")
+    print(
+        f"  CPU: Python {importer_cpu:.2f} s + PostgreSQL backends {pg_cpu:.2f} s = {importer_cpu + pg_cpu:.2f} s "
+        f"(load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)"
+    )
 
     print(f"raw COPY of the same file into {RAW_TABLE}", flush=True)
     started = time.perf_counter()
@@ -172,9 +247,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(
-            f"{datetime.now(UTC).isoformat(timespec='seconds')}\timport\trows={rows}\t"
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}\timport ({path_name})\trows={rows}\t"
             f"importer_rows/s={importer_rate:.0f}\tcopy_rows/s={copy_rate:.0f}\tratio={ratio:.3f}\t"
-            f"imported={imported}\tpython_cpu_s={importer_cpu:.2f}\tschema_copy_rows/s={schema_rows / schema_s:.0f}\tload={os.getloadavg()[0]:.2f}\n"
+            f"imported={imported}\tpython_cpu_s={importer_cpu:.2f}\tpg_cpu_s={pg_cpu:.2f}\tschema_copy_rows/s={schema_rows / schema_s:.0f}\tload={os.getloadavg()[0]:.2f}\n"
         )
 
 

@@ -1479,15 +1479,27 @@ def import_job_claim(*, job_id: int) -> ImportJob | None:
 def import_jobs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
     """Mark pending/running jobs untouched for too long as failed (their worker died). Safe to repeat."""
     now = timezone.now()
-    return ImportJob.objects.filter(
+    stale = ImportJob.objects.filter(
         status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING], updated_at__lt=now - older_than
-    ).update(
+    )
+    candidates = list(stale.values_list("pk", flat=True))
+    failed = stale.update(
         status=ImportJob.Status.FAILED,
         finished_at=now,
         updated_at=now,
         message=_("The import stopped: no progress for %(minutes)s minutes. Upload the file again.")
         % {"minutes": int(older_than.total_seconds() // 60)},
     )
+    if candidates and _is_postgres():
+        # A worker that died mid-import leaves its set-based work tables (UNLOGGED) behind.
+        from .importer_pg import work_tables
+
+        dead = ImportJob.objects.filter(pk__in=candidates, status=ImportJob.Status.FAILED, finished_at=now)
+        with connection.cursor() as cursor:
+            for pk in dead.values_list("pk", flat=True):
+                for table in work_tables(pk):
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    return failed
 
 
 def _fail(job: ImportJob, message: str) -> ImportJob:

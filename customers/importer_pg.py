@@ -37,7 +37,10 @@ import csv
 import io
 import itertools
 import json
+import queue
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -52,8 +55,11 @@ from . import importer as imp
 from .models import Customer, ImportJob
 
 # Temporary tables (per connection, dropped at the end).
-RAW, ROW, BAD, PLAN, OWNERS = "_imp_raw", "_imp_row", "_imp_bad", "_imp_plan", "_imp_owner"
-TABLES = (RAW, ROW, BAD, PLAN, OWNERS)
+RAW, ROW, BAD, MATCH, PLAN, OWNERS = "_imp_raw", "_imp_row", "_imp_bad", "_imp_match", "_imp_plan", "_imp_owner"
+TABLES = (RAW, ROW, BAD, MATCH, PLAN, OWNERS)
+# Chunks are written by this many threads, each on its own connection (PostgreSQL has a core each);
+# the plan table is then UNLOGGED (visible to them) instead of TEMP. 1 = all on the caller's connection.
+WRITERS = 2
 TEXT_COLUMNS = ("external_id", "name", "kind", "document", "email", "phone", "owner", "segment", "tags", "plan")
 TEXT_COLUMNS += ("mrr", "language")
 # The values a row contributes, as they are stored in _imp_row (tags: sorted names joined by "|").
@@ -62,6 +68,11 @@ ROW_COLUMNS += ["tags", "mrr", "language", "consents"]
 EMAIL_RE = r'^[^@\s,;<>()\[\]"]+@[^@\s,;<>()\[\]"]+\.[^@\s,;<>()\[\]".]{2,}$'
 # Staged cells are all quoted strings (csv.QUOTE_NONNUMERIC), so this unquoted marker is NULL.
 COPY_CSV = "FORMAT csv, NULL '\\N'"
+
+
+def work_tables(job_id: int) -> tuple[str, ...]:
+    """The UNLOGGED work tables of one import (when chunks are written in parallel)."""
+    return tuple(f"_import_{int(job_id)}{table[4:]}" for table in TABLES)
 
 
 class _Null:
@@ -137,6 +148,14 @@ class _SetBasedCustomers:
         self.chunk_size = max(1, chunk_size)
         self.chunks: dict[int, _Chunk] = {}
         self.consent_positions = list(self.sniffed.consents)
+        # Outside a transaction (the command, the Celery task) chunks are written in parallel.
+        self.writers = WRITERS if not connection.in_atomic_block else 1
+        # Work tables: TEMP on one connection; UNLOGGED (and named after the job) when the writers'
+        # connections must see them — which also lets PostgreSQL scan them with parallel workers.
+        self.kind = "TEMP" if self.writers == 1 else "UNLOGGED"
+        names = TABLES if self.writers == 1 else work_tables(job.pk)
+        self.RAW, self.ROW, self.BAD, self.MATCH, self.PLAN, self.OWNERS = names
+        self.tables = names
         self.params: dict[str, Any] = {
             "kinds": json.dumps({k: str(v) for k, v in imp._KINDS.items()}),
             "langs": json.dumps(imp._LANGUAGES),
@@ -160,7 +179,7 @@ class _SetBasedCustomers:
     # ---------------------------------------------------------------- 1. stage
     def stage(self, cursor: Any) -> int:
         """COPY the file's cells (stripped as str.strip() does; tags split, de-duplicated and sorted)."""
-        for table in TABLES:
+        for table in self.tables:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         # For this connection until drop(): the big statements would otherwise spend seconds in JIT
         # compilation (their cost estimate is high) and sort on disk with the default work_mem.
@@ -168,7 +187,7 @@ class _SetBasedCustomers:
         cursor.execute("SET work_mem = '64MB'")
         raw = self.raw_columns()
         cursor.execute(
-            f"CREATE TEMP TABLE {RAW} (seq integer, line integer, tags_odd boolean"
+            f"CREATE {self.kind} TABLE {self.RAW} (seq integer, line integer, tags_odd boolean"
             + "".join(f", {name} text" for name, _pos in raw)
             + ")"
         )
@@ -189,15 +208,15 @@ class _SetBasedCustomers:
                         cells[tags_at] = "|".join(names)
                 yield [next(counter), line, odd_tags, *cells]
 
-        _copy_in(cursor, f"COPY {RAW} FROM STDIN WITH ({COPY_CSV})", _Stream(rows()))
+        _copy_in(cursor, f"COPY {self.RAW} FROM STDIN WITH ({COPY_CSV})", _Stream(rows()))
         total = next(counter)
         for seq in range(0, total, self.chunk_size):
             self.chunk(seq).rows = min(self.chunk_size, total - seq)
-        cursor.execute(f"CREATE TEMP TABLE {OWNERS} (k text PRIMARY KEY, id integer)")
+        cursor.execute(f"CREATE {self.kind} TABLE {self.OWNERS} (k text PRIMARY KEY, id integer)")
         if self.importer.owners:
             _copy_in(
                 cursor,
-                f"COPY {OWNERS} FROM STDIN WITH ({COPY_CSV})",
+                f"COPY {self.OWNERS} FROM STDIN WITH ({COPY_CSV})",
                 _Stream(iter([[k, v] for k, v in self.importer.owners.items()])),
             )
         return total
@@ -219,7 +238,7 @@ class _SetBasedCustomers:
         consents = ", ".join(f"'{ch}:{pu}:' || c.v{pos}" for pos, (ch, pu) in self.sniffed.consents.items())
         consents = f"concat_ws(';', {consents})" if consents else "NULL::text"
         return f"""
-        CREATE TEMP TABLE {ROW} AS
+        CREATE {self.kind} TABLE {self.ROW} AS
         SELECT c.seq, c.line, c.external_id_raw AS ext, c.name_raw AS name, c.plan_raw AS plan,
                c.segment_raw AS segment,
                coalesce(c.kind_given, CASE length(c.document) WHEN 11 THEN 'person' WHEN 14 THEN 'company' END)
@@ -264,7 +283,7 @@ class _SetBasedCustomers:
                          OR coalesce(char_length(r.segment_raw) > 80, false)) AS bad_length,
                         coalesce(%(kinds)s::jsonb ->> r.kind_raw,
                                  %(kinds)s::jsonb ->> customers_import_norm(r.kind_raw)) AS kind_given,
-                        CASE WHEN r.document_raw ~ '^[0-9 ./-]+$' THEN translate(r.document_raw, ' ./-', '') END AS d,
+                        translate(r.document_raw, ' ./-', '') AS d,  -- digits checked by the CPF/CNPJ function
                         CASE WHEN r.email_raw ~ '^[!-~]+$' AND char_length(r.email_raw) <= 254
                                   AND lower(r.email_raw) ~ %(email_re)s THEN lower(r.email_raw) END AS email,
                         CASE WHEN r.phone_raw ~ '^[+]?[0-9 ()./-]+$'
@@ -289,8 +308,8 @@ class _SetBasedCustomers:
                         coalesce(%(langs)s::jsonb ->> r.language_raw,
                                  %(langs)s::jsonb ->> customers_import_norm(r.language_raw)) AS language
                         {consent_values}
-                    FROM (SELECT seq, line, tags_odd, {cells} FROM {RAW} OFFSET 0) r
-                    LEFT JOIN {OWNERS} o ON r.owner_raw ~ '^[ -~]+$' AND o.k = lower(r.owner_raw)
+                    FROM (SELECT seq, line, tags_odd, {cells} FROM {self.RAW} OFFSET 0) r
+                    LEFT JOIN {self.OWNERS} o ON r.owner_raw ~ '^[ -~]+$' AND o.k = lower(r.owner_raw)
                     OFFSET 0
                 ) a
                 OFFSET 0
@@ -304,7 +323,7 @@ class _SetBasedCustomers:
         raw = self.raw_columns()
         cursor.execute(
             f"SELECT r.seq, r.line, {', '.join('r.' + name for name, _pos in raw)} "  # noqa: S608 (no user input)
-            f"FROM {RAW} r JOIN {ROW} n ON n.seq = r.seq WHERE n.odd ORDER BY r.seq"
+            f"FROM {self.RAW} r JOIN {self.ROW} n ON n.seq = r.seq WHERE n.odd ORDER BY r.seq"
         )
         odd = cursor.fetchall()
         if not odd:
@@ -326,29 +345,31 @@ class _SetBasedCustomers:
             values += [given.get("phone"), given.get("owner_id"), None if tags is None else "|".join(tags)]
             values += [given.get("mrr"), given.get("language"), consents or None]
             good.append([seq, line, *(NULL if v is None else v for v in values)])
-        cursor.execute(f"DELETE FROM {ROW} WHERE odd")  # noqa: S608
+        cursor.execute(f"DELETE FROM {self.ROW} WHERE odd")  # noqa: S608
         if good:
-            _copy_in(cursor, f"COPY {ROW} ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH ({COPY_CSV})", _Stream(iter(good)))
+            _copy_in(
+                cursor, f"COPY {self.ROW} ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH ({COPY_CSV})", _Stream(iter(good))
+            )
 
     # ---------------------------------------------------------------- 3. file rules
     def file_rules(self, cursor: Any) -> None:
         """Rows whose external_id / e-mail / document an earlier row has, or that have no key."""
         keys = (("ext", "d_ext"), ("email", "d_email"), ("document", "d_doc"))
         dups = ", ".join(
-            f"{alias} AS (SELECT {col} AS k, min(line) AS first FROM {ROW} WHERE {col} IS NOT NULL "  # noqa: S608
+            f"{alias} AS (SELECT {col} AS k, min(line) AS first FROM {self.ROW} WHERE {col} IS NOT NULL "  # noqa: S608
             f"GROUP BY {col} HAVING count(*) > 1)"
             for col, alias in keys
         )
         joins = " ".join(f"LEFT JOIN {alias} ON {alias}.k = r.{col} AND {alias}.first < r.line" for col, alias in keys)
         cursor.execute(
-            f"CREATE TEMP TABLE {BAD} AS WITH {dups} "  # noqa: S608
+            f"CREATE {self.kind} TABLE {self.BAD} AS WITH {dups} "  # noqa: S608
             "SELECT r.seq, r.line, r.ext, r.email, r.document, d_ext.first AS first_ext, "
-            f"d_email.first AS first_email, d_doc.first AS first_doc FROM {ROW} r {joins} "
+            f"d_email.first AS first_email, d_doc.first AS first_doc FROM {self.ROW} r {joins} "
             "WHERE d_ext.first IS NOT NULL OR d_email.first IS NOT NULL OR d_doc.first IS NOT NULL "
             "OR (r.ext IS NULL AND r.email IS NULL AND r.document IS NULL)"
         )
         cursor.execute(
-            f"SELECT seq, line, ext, email, document, first_ext, first_email, first_doc FROM {BAD} ORDER BY seq"  # noqa: S608
+            f"SELECT seq, line, ext, email, document, first_ext, first_email, first_doc FROM {self.BAD} ORDER BY seq"  # noqa: S608
         )
         err = self.importer.err
         for seq, line, ext, email, document, f_ext, f_email, f_doc in cursor.fetchall():
@@ -366,14 +387,14 @@ class _SetBasedCustomers:
     def ensure_names(self, cursor: Any) -> None:
         """Segments and tags of the rows that passed the file rules exist (as in the Python path)."""
         cursor.execute(
-            f"SELECT DISTINCT segment FROM {ROW} r WHERE segment IS NOT NULL "  # noqa: S608
-            f"AND NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)"
+            f"SELECT DISTINCT segment FROM {self.ROW} r WHERE segment IS NOT NULL "  # noqa: S608
+            f"AND NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)"
         )
         parsed: list[tuple[int, dict[str, Any]]] = [(0, {"segment": s}) for (s,) in cursor.fetchall()]
         if "tags" in self.col:
             cursor.execute(
-                f"SELECT DISTINCT t FROM {ROW} r, unnest(string_to_array(r.tags, '|')) t "  # noqa: S608
-                f"WHERE r.tags <> '' AND NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)"
+                f"SELECT DISTINCT t FROM {self.ROW} r, unnest(string_to_array(r.tags, '|')) t "  # noqa: S608
+                f"WHERE r.tags <> '' AND NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)"
             )
             parsed.append((0, {"tags": [t for (t,) in cursor.fetchall()]}))
         self.importer._ensure_names(parsed)
@@ -398,27 +419,40 @@ class _SetBasedCustomers:
             if "tags" in self.col
             else "''"
         )
-        cursor.execute(f"ANALYZE {ROW}")
+        cursor.execute(f"ANALYZE {self.ROW}")
+        # The rows that match a stored customer by any key (none on a first import), narrow.
         cursor.execute(
             f"""
-            CREATE TEMP TABLE {PLAN} AS
-            WITH p AS MATERIALIZED (
-                SELECT r.*, cm.id AS email_pk, cd.id AS doc_pk,
-                       coalesce(
-                           ce.id,
-                           CASE WHEN r.ext IS NULL OR cm.external_id IS NULL THEN cm.id END,
-                           CASE WHEN r.ext IS NULL OR cd.external_id IS NULL THEN cd.id END
-                       ) AS pk
-                FROM {ROW} r
-                LEFT JOIN customers_customer ce ON ce.external_id = r.ext
-                LEFT JOIN customers_customer cm ON lower(cm.email) = r.email AND cm.email <> ''
-                LEFT JOIN customers_customer cd ON cd.document = r.document AND cd.document <> ''
-                WHERE NOT EXISTS (SELECT 1 FROM {BAD} b WHERE b.seq = r.seq)
-            ), claims AS (
-                SELECT pk, min(line) AS first FROM p WHERE pk IS NOT NULL GROUP BY pk HAVING count(*) > 1
-            )
-            SELECT v.*, v.seq / %(chunk_size)s AS chunk,
-                   CASE WHEN v.ok AND v.pk IS NULL THEN nextval(%(seqname)s::regclass) END AS new_id,
+            CREATE {self.kind} TABLE {self.MATCH} AS
+            SELECT r.seq, r.line, cm.id AS email_pk, cd.id AS doc_pk,
+                   coalesce(
+                       ce.id,
+                       CASE WHEN r.ext IS NULL OR cm.external_id IS NULL THEN cm.id END,
+                       CASE WHEN r.ext IS NULL OR cd.external_id IS NULL THEN cd.id END
+                   ) AS pk,
+                   NULL::integer AS first_pk
+            FROM {self.ROW} r
+            LEFT JOIN customers_customer ce ON ce.external_id = r.ext
+            LEFT JOIN customers_customer cm ON lower(cm.email) = r.email AND cm.email <> ''
+            LEFT JOIN customers_customer cd ON cd.document = r.document AND cd.document <> ''
+            WHERE (ce.id IS NOT NULL OR cm.id IS NOT NULL OR cd.id IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)
+            """  # noqa: S608
+        )
+        # Two rows of the file for one stored customer: the later ones are errors.
+        cursor.execute(
+            f"UPDATE {self.MATCH} m SET first_pk = c.first FROM (SELECT pk, min(line) AS first FROM {self.MATCH} "  # noqa: S608
+            "WHERE pk IS NOT NULL GROUP BY pk HAVING count(*) > 1) c WHERE c.pk = m.pk"
+        )
+        cursor.execute(f"ANALYZE {self.MATCH}")
+        cursor.execute(
+            f"""
+            CREATE {self.kind} TABLE {self.PLAN} AS
+            SELECT w.*, CASE WHEN w.ok AND w.pk IS NULL THEN nextval(%(seqname)s::regclass) END AS new_id
+            FROM (
+            SELECT v.seq, v.line, v.seq / %(chunk_size)s AS chunk, v.pk, v.tags, v.consents, v.ok,
+                   v.e_email, v.e_doc, v.e_same, v.first_pk, v.e_name, v.e_kind, v.tags_changed,
+                   {", ".join(f"v.v_{name}" for name in fields)},
                    (v.pk IS NULL OR v.tags_changed OR ({values}) IS DISTINCT FROM ({current})) AS changed
             FROM (
                 SELECT e.*,
@@ -440,32 +474,35 @@ class _SetBasedCustomers:
                          WHEN e.pk IS NULL THEN e.tags <> ''
                          ELSE e.tags <> {stored_tags} END AS tags_changed
                 FROM (
-                    SELECT p.*, cl.first AS first_pk,
+                    SELECT r.*, m.pk, m.first_pk,
                         cur.kind AS cur_kind, cur.name AS cur_name, cur.document AS cur_document,
                         cur.email AS cur_email, cur.phone AS cur_phone, cur.owner_id AS cur_owner_id,
                         cur.segment_id AS cur_segment_id, cur.plan AS cur_plan, cur.mrr AS cur_mrr,
                         cur.external_id AS cur_external_id, cur.language AS cur_language,
-                        (p.email_pk IS NOT NULL AND p.email_pk IS DISTINCT FROM p.pk) AS e_email,
-                        (p.doc_pk IS NOT NULL AND p.doc_pk IS DISTINCT FROM p.pk) AS e_doc,
-                        (cl.first < p.line) IS true AS e_same,
-                        (p.pk IS NULL AND p.name IS NULL) AS e_name,
-                        (cur.id IS NOT NULL AND coalesce(p.document, cur.document) <> ''
-                         AND (length(coalesce(p.document, cur.document)) = 11)
-                             <> (coalesce(p.kind, cur.kind) = 'person')) IS true AS e_kind
-                    FROM p
-                    LEFT JOIN claims cl ON cl.pk = p.pk
-                    LEFT JOIN customers_customer cur ON cur.id = p.pk
+                        (m.email_pk IS NOT NULL AND m.email_pk IS DISTINCT FROM m.pk) IS true AS e_email,
+                        (m.doc_pk IS NOT NULL AND m.doc_pk IS DISTINCT FROM m.pk) IS true AS e_doc,
+                        (m.first_pk < r.line) IS true AS e_same,
+                        (m.pk IS NULL AND r.name IS NULL) AS e_name,
+                        (cur.id IS NOT NULL AND coalesce(r.document, cur.document) <> ''
+                         AND (length(coalesce(r.document, cur.document)) = 11)
+                             <> (coalesce(r.kind, cur.kind) = 'person')) IS true AS e_kind
+                    FROM {self.ROW} r
+                    LEFT JOIN {self.MATCH} m ON m.seq = r.seq
+                    LEFT JOIN customers_customer cur ON cur.id = m.pk
+                    WHERE NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)
                     OFFSET 0
                 ) e
                 LEFT JOIN customers_segment s ON s.name = e.segment
-                ORDER BY e.seq
                 OFFSET 0
             ) v
+            ORDER BY v.seq  -- new ids in file order
+            OFFSET 0
+            ) w
             """,  # noqa: S608
             self.params,
         )
         cursor.execute(
-            f"SELECT seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind FROM {PLAN} "  # noqa: S608
+            f"SELECT seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind FROM {self.PLAN} "  # noqa: S608
             "WHERE NOT ok ORDER BY seq"
         )
         err = self.importer.err
@@ -486,11 +523,11 @@ class _SetBasedCustomers:
                 )
         cursor.execute(
             f"SELECT chunk, count(*) FILTER (WHERE pk IS NULL), count(*) FILTER (WHERE pk IS NOT NULL AND changed), "  # noqa: S608
-            f"count(*) FILTER (WHERE NOT changed) FROM {PLAN} WHERE ok GROUP BY chunk"
+            f"count(*) FILTER (WHERE NOT changed) FROM {self.PLAN} WHERE ok GROUP BY chunk"
         )
         rows = cursor.fetchall()
-        cursor.execute(f"CREATE INDEX ON {PLAN} (chunk, seq)")
-        cursor.execute(f"ANALYZE {PLAN}")
+        cursor.execute(f"CREATE INDEX ON {self.PLAN} (chunk, seq)")
+        cursor.execute(f"ANALYZE {self.PLAN}")
         for chunk, created, updated, unchanged in rows:
             c = self.chunks.setdefault(chunk, _Chunk())
             c.created, c.updated, c.unchanged = created, updated, unchanged
@@ -516,7 +553,7 @@ class _SetBasedCustomers:
             + ") SELECT m.new_id, %(now)s, %(now)s"
             + "".join(f", %(rest_{i})s" for i in range(len(rest)))
             + "".join(f", m.v_{name}" for name in fields)
-            + f" FROM {PLAN} m WHERE {where} AND m.new_id IS NOT NULL ORDER BY m.seq RETURNING id",
+            + f" FROM {self.PLAN} m WHERE {where} AND m.new_id IS NOT NULL ORDER BY m.seq RETURNING id",
             params,
         )
         created = [r[0] for r in cursor.fetchall()]
@@ -524,7 +561,7 @@ class _SetBasedCustomers:
         stored = ", ".join(f"t.{c}" for c in cols)
         values = ", ".join(f"m.v_{name}" for name in fields)
         cursor.execute(
-            f"UPDATE {table} t SET {sets}, updated_at = %(now)s FROM {PLAN} m "  # noqa: S608
+            f"UPDATE {table} t SET {sets}, updated_at = %(now)s FROM {self.PLAN} m "  # noqa: S608
             f"WHERE {where} AND m.pk IS NOT NULL AND m.changed AND t.id = m.pk "
             f"AND ({stored}) IS DISTINCT FROM ({values})",
             params,
@@ -532,12 +569,12 @@ class _SetBasedCustomers:
         if "tags" in self.col:
             cursor.execute(
                 "DELETE FROM customers_customer_tags WHERE customer_id IN "  # noqa: S608
-                f"(SELECT m.pk FROM {PLAN} m WHERE {where} AND m.pk IS NOT NULL AND m.tags_changed)",
+                f"(SELECT m.pk FROM {self.PLAN} m WHERE {where} AND m.pk IS NOT NULL AND m.tags_changed)",
                 params,
             )
             cursor.execute(
                 "INSERT INTO customers_customer_tags (customer_id, tag_id) "  # noqa: S608
-                f"SELECT coalesce(m.pk, m.new_id), t.id FROM {PLAN} m "
+                f"SELECT coalesce(m.pk, m.new_id), t.id FROM {self.PLAN} m "
                 "CROSS JOIN LATERAL unnest(string_to_array(m.tags, '|')) n(name) "
                 "JOIN customers_tag t ON t.name = n.name "
                 f"WHERE {where} AND m.tags_changed AND coalesce(m.pk, m.new_id) IS NOT NULL",
@@ -557,7 +594,7 @@ class _SetBasedCustomers:
         created: list[int] = []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT seq, line, pk IS NULL FROM {PLAN} WHERE ok AND chunk = %s AND changed ORDER BY seq",  # noqa: S608
+                f"SELECT seq, line, pk IS NULL FROM {self.PLAN} WHERE ok AND chunk = %s AND changed ORDER BY seq",  # noqa: S608
                 [chunk],
             )
             rows = cursor.fetchall()
@@ -574,7 +611,7 @@ class _SetBasedCustomers:
                 else:
                     c.updated -= 1
                 with connection.cursor() as cursor:
-                    cursor.execute(f"UPDATE {PLAN} SET new_id = NULL WHERE seq = %s", [seq])  # noqa: S608
+                    cursor.execute(f"UPDATE {self.PLAN} SET new_id = NULL WHERE seq = %s", [seq])  # noqa: S608
         return created, refused
 
     def record_consents(self, chunk: int, result: imp.ChunkResult) -> None:
@@ -582,7 +619,7 @@ class _SetBasedCustomers:
             return
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT line, coalesce(pk, new_id), consents, changed FROM {PLAN} "  # noqa: S608
+                f"SELECT line, coalesce(pk, new_id), consents, changed FROM {self.PLAN} "  # noqa: S608
                 "WHERE ok AND chunk = %s AND consents <> '' AND coalesce(pk, new_id) IS NOT NULL ORDER BY seq",
                 [chunk],
             )
@@ -603,6 +640,10 @@ class _SetBasedCustomers:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")  # as the Python path; see _write_chunk
+                cursor.execute("SET LOCAL jit = off")
+                # Foreign keys checked by each statement rather than at COMMIT, so the job row
+                # (updated last) stays locked only for the commit itself when two writers run.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             created, refused = self.write_chunk(chunk)
             result = imp.ChunkResult(created=c.created, updated=c.updated, unchanged=c.unchanged)
             result.created_ids = created
@@ -621,9 +662,45 @@ class _SetBasedCustomers:
                 events.emit(imp.CUSTOMERS_IMPORTED, customer_ids=created, import_job_id=self.job.pk)
         return result
 
+    def write_all(self) -> Iterator[tuple[int, imp.ChunkResult]]:
+        """Write the chunks in order (results in order, for the counters and the progress bar)."""
+        chunks = sorted(self.chunks)
+        if self.writers == 1:
+            for chunk in chunks:
+                yield chunk, self.apply_chunk(chunk)
+            return
+        todo: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        for chunk in chunks:
+            todo.put(chunk)
+        results: dict[int, Future[imp.ChunkResult]] = {chunk: Future() for chunk in chunks}
+        stop = threading.Event()
+
+        def writer() -> None:
+            try:
+                while not stop.is_set() and (chunk := todo.get()) is not None:
+                    try:
+                        results[chunk].set_result(self.apply_chunk(chunk))
+                    except BaseException as exc:  # noqa: BLE001 (handed to the main thread)
+                        results[chunk].set_exception(exc)
+                        stop.set()
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [threading.Thread(target=writer, name=f"import-writer-{i}") for i in range(self.writers)]
+        for _thread in threads:
+            todo.put(None)
+            _thread.start()
+        try:
+            for chunk in chunks:
+                yield chunk, results[chunk].result()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in TABLES:
+            for table in self.tables:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute("RESET jit")
             cursor.execute("RESET work_mem")
@@ -657,8 +734,7 @@ def run_customers(
             run.file_rules(cursor)
             run.ensure_names(cursor)
             run.plan(cursor)
-        for chunk in sorted(run.chunks):
-            result = run.apply_chunk(chunk)
+        for chunk, result in run.write_all():
             done += run.chunks[chunk].rows
             error_count += len(result.errors)
             room = imp.MAX_STORED_ERRORS - len(errors)

@@ -7,10 +7,11 @@ what ends up stored: every customer's fields, tags and consents, and which custo
 """
 
 import random
+import threading
 from pathlib import Path
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from customers import importer, importer_pg
@@ -276,3 +277,40 @@ def test_random_files_give_the_same_result_on_both_paths(agent, manager, monkeyp
     job, _customers, _consents = both_paths(monkeypatch, staged, path, before=before)
 
     assert job["rows"] == (60, 60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_chunks_are_written_by_parallel_writers_with_the_same_result(agent, manager):
+    """The command and the Celery task run outside a transaction: two writer threads, each on its
+    own connection, write the chunks (the tests above run inside one, on a single connection)."""
+    seen = []
+    real = importer_pg._SetBasedCustomers.apply_chunk
+
+    def spy(self, chunk):
+        seen.append((self.writers, threading.current_thread().name))
+        return real(self, chunk)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(importer_pg._SetBasedCustomers, "apply_chunk", spy)
+        job = importer.import_path(FIXTURES / "customers_mixed.csv", "customers", chunk_size=2)
+
+    assert {writers for writers, _name in seen} == {2}
+    assert all(name.startswith("import-writer-") for _writers, name in seen) and len(seen) == 5
+    assert (job.status, job.created_count, job.error_count, job.processed_rows) == ("done", 2, 8, 9)
+    assert [(e["line"], e["column"]) for e in job.errors] == [
+        (3, "document"),
+        (4, "email"),
+        (5, "owner"),
+        (6, "external_id"),
+        (7, "email"),
+        (8, "phone"),
+        (8, "mrr"),
+        (9, "name"),
+    ]
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["M-001", "M-009"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_import\\_%%'")
+        assert cursor.fetchone()[0] == 0  # the work tables are dropped
+
+    again = importer.import_path(FIXTURES / "customers_mixed.csv", "customers", chunk_size=2)
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 2)
