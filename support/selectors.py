@@ -71,7 +71,9 @@ def ticket_queue(
         if term.isdigit():
             condition |= Q(pk=int(term))
         qs = qs.filter(condition)
+    # Resolved and closed tickets have no time left: they sort after every open one.
     next_due = Case(
+        When(~Q(status__in=OPEN_STATUSES), then=Value(None)),
         When(first_response_at__isnull=True, first_response_due_at__isnull=False, then=F("first_response_due_at")),
         default=F("resolution_due_at"),
         output_field=DateTimeField(),

@@ -14,3 +14,4 @@ class SurveysConfig(AppConfig):
         events.subscribe(events.ORDER_RECORDED, handlers.on_order_recorded)
         events.subscribe(events.STAGE_CHANGED, handlers.on_stage_changed)
         events.subscribe(events.ORDER_REFUNDED, handlers.on_order_refunded)
+        events.subscribe(events.TICKET_RESOLVED, handlers.on_ticket_resolved)

@@ -27,12 +27,12 @@ SURVEY_GROUPS: tuple[tuple[Any, Any, tuple[str, ...]], ...] = (
     (
         _("Links, reminder and survey fatigue"),
         "",
-        ("link_valid_days", "reminder_after_days", "fatigue_days"),
+        ("link_valid_days", "reminder_after_days", "fatigue_days", "quiet_days_after_ticket"),
     ),
     (
         _("Closing the loop"),
         _("A detractor is an NPS answer from 0 to 6 or a CSAT answer of 1 or 2; a promoter is NPS 9 or 10."),
-        ("detractor_task", "detractor_task_days", "promoter_to_funnel"),
+        ("detractor_task", "detractor_task_days", "detractor_ticket", "promoter_to_funnel"),
     ),
 )
 
@@ -60,7 +60,14 @@ class SurveyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["segment"].queryset = Segment.objects.order_by("name")
         self.fields["segment"].empty_label = _("All customers")
-        for name in ("trigger_days", "link_valid_days", "reminder_after_days", "fatigue_days", "detractor_task_days"):
+        for name in (
+            "trigger_days",
+            "link_valid_days",
+            "reminder_after_days",
+            "fatigue_days",
+            "quiet_days_after_ticket",
+            "detractor_task_days",
+        ):
             self.fields[name].widget.attrs.update({"min": 0, "inputmode": "numeric"})
         self.set_placeholders(kind or self._current_kind())
 

@@ -34,3 +34,10 @@ def on_order_refunded(*, event: str, order_id: int, customer_id: int, **_: Any) 
         services.return_trigger(order_id=order_id)
     except Exception:
         log.exception("on-return survey trigger failed for order %s", order_id)
+
+
+def on_ticket_resolved(*, event: str, ticket_id: int, cycle: int = 0, **_: Any) -> None:
+    try:
+        services.ticket_trigger(ticket_id=ticket_id, cycle=cycle)
+    except Exception:
+        log.exception("after-ticket survey trigger failed for ticket %s", ticket_id)

@@ -43,6 +43,7 @@ class Trigger(models.TextChoices):
     AFTER_ORDER = "after_order", _("N days after an order")
     ON_CHURN = "on_churn", _("When the customer churns")
     ON_RETURN = "on_return", _("When an order is refunded (product returned)")
+    AFTER_TICKET = "after_ticket", _("When a support ticket is resolved")
     RECURRING = "recurring", _("Recurring wave (every N days)")
 
 
@@ -88,8 +89,15 @@ class Survey(TimeStampedModel):
         help_text=_("A customer gets this survey type at most once in this window."),
     )
 
+    quiet_days_after_ticket = models.PositiveIntegerField(
+        _("quiet days after a ticket"),
+        default=7,
+        help_text=_("Not sent within this many days after a support ticket was opened or resolved; 0 = off."),
+    )
+
     # Closing the loop
     detractor_task = models.BooleanField(_("task for the owner on a detractor answer"), default=True)
+    detractor_ticket = models.BooleanField(_("support ticket on a detractor answer"), default=True)
     detractor_task_days = models.PositiveIntegerField(_("task due in (days)"), default=2)
     promoter_to_funnel = models.BooleanField(_("move promoters towards evangelization"), default=True)
 
@@ -166,6 +174,7 @@ class Invitation(models.Model):
 
     class SkipReason(models.TextChoices):
         FATIGUE = "fatigue", _("Already surveyed recently (survey fatigue rule)")
+        RECENT_TICKET = "ticket", _("Had a support ticket recently")
         BLOCKED = "blocked", _("Message blocked (consent, suppression, address or frequency cap)")
         INACTIVE = "inactive", _("Survey inactive")
         NO_EMAIL = "no_email", _("No e-mail address")
@@ -176,6 +185,7 @@ class Invitation(models.Model):
         ORDER = "order", _("After an order")
         CHURN = "churn", _("On churn")
         RETURN = "return", _("Product returned")
+        TICKET = "ticket", _("After a ticket")
         API = "api", _("API")
 
     survey = models.ForeignKey(Survey, verbose_name=_("survey"), on_delete=models.CASCADE, related_name="invitations")

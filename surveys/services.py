@@ -166,7 +166,9 @@ SURVEY_FIELDS = (
     "link_valid_days",
     "reminder_after_days",
     "fatigue_days",
+    "quiet_days_after_ticket",
     "detractor_task",
+    "detractor_ticket",
     "detractor_task_days",
     "promoter_to_funnel",
 )
@@ -321,6 +323,22 @@ def _fatigued(invitation: Invitation, now: datetime) -> bool:
     )
 
 
+def _recent_ticket(invitation: Invitation, now: datetime) -> bool:
+    """Did the customer have a support ticket opened or resolved within the quiet period? (A survey
+    about that ticket — trigger "after a ticket is resolved" — is exempt.)"""
+    days = invitation.survey.quiet_days_after_ticket
+    if not days or invitation.source == Invitation.Source.TICKET:
+        return False
+    from django.db.models import Q
+
+    from support.models import Ticket
+
+    since = now - timedelta(days=days)
+    return Ticket.objects.filter(
+        Q(opened_at__gte=since) | Q(resolved_at__gte=since), customer_id=invitation.customer_id
+    ).exists()
+
+
 def _skip(invitation: Invitation, reason: str, detail: str = "") -> None:
     invitation.status, invitation.skip_reason, invitation.skip_detail = Status.SKIPPED, reason, str(detail)[:300]
     invitation.save(update_fields=["status", "skip_reason", "skip_detail"])
@@ -391,6 +409,9 @@ def invitation_send(*, invitation_id: int, now: datetime | None = None) -> bool:
     Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
     if _fatigued(invitation, now):
         _skip(invitation, Skip.FATIGUE)
+        return False
+    if _recent_ticket(invitation, now):
+        _skip(invitation, Skip.RECENT_TICKET)
         return False
     subject, body, extra = _email_parts(invitation)
     message = message_queue(
@@ -643,6 +664,27 @@ def churn_trigger(*, customer_id: int, stage_change_id: int) -> int:
     return made
 
 
+def ticket_trigger(*, ticket_id: int, cycle: int = 0) -> int:
+    """A support ticket was resolved: send each active after-ticket survey (usually CSAT) once per
+    resolution (a reopened and resolved-again ticket is another cycle)."""
+    from support.models import Ticket
+
+    ticket = Ticket.objects.select_related("customer").filter(pk=ticket_id).first()
+    if ticket is None:
+        return 0
+    made = 0
+    for survey in Survey.objects.filter(is_active=True, trigger=Trigger.AFTER_TICKET):
+        with transaction.atomic():
+            _, created = invitation_create(
+                survey=survey,
+                customer=ticket.customer,
+                source=Invitation.Source.TICKET,
+                source_key=f"ticket:{ticket.pk}:{cycle}",
+            )
+        made += created
+    return made
+
+
 def return_trigger(*, order_id: int) -> int:
     """An order was refunded (product returned): send each active on-return (exit) survey once per order."""
     order = Order.objects.select_related("customer").filter(pk=order_id).first()
@@ -805,8 +847,40 @@ def _close_loop_after_answer(response: Response, *, now: datetime) -> None:
         )
         response.loop_task, response.loop = task, Response.Loop.OPEN
         response.save(update_fields=["loop_task", "loop"])
+    if survey.detractor_ticket and needs_follow_up(response.kind, response.score):
+        _open_ticket_for(response)
     if survey.promoter_to_funnel and response.category == Category.PROMOTER:
         customer_promoted(customer, _("NPS %(score)s (promoter)") % {"score": response.score}, occurred_at=now)
+
+
+def _open_ticket_for(response: Response) -> None:
+    """One support ticket per detractor answer (keyed by the response), for the customer's owner."""
+    from support.models import Ticket
+    from support.services import ticket_create
+
+    with translation.override(settings.LANGUAGE_CODE):
+        kind_label = str(Kind(response.kind).label).split(" ")[0]
+        subject = _("%(kind)s %(score)s — %(customer)s") % {
+            "kind": kind_label,
+            "score": response.score,
+            "customer": response.customer.name,
+        }
+        description = _("Survey: %(survey)s\nScore: %(score)s\nComment: %(comment)s") % {
+            "survey": response.survey.name,
+            "score": response.score,
+            "comment": response.comment or "—",
+        }
+    ticket_create(
+        actor=None,
+        customer=response.customer,
+        subject=subject[:200],
+        description=description,
+        channel=Ticket.Channel.SURVEY,
+        category=Ticket.Category.COMPLAINT,
+        priority="high",
+        source_key=f"survey-response:{response.pk}",
+        survey_response=response,
+    )
 
 
 @transaction.atomic

@@ -539,6 +539,7 @@ def _render_response(request: HttpRequest, response: Response, form: CloseLoopFo
         "invitation": invitation,
         "timeline": timeline,
         "can_close": can_close,
+        "tickets": list(response.tickets.order_by("-opened_at")),
         "form": form if form is not None else (CloseLoopForm() if can_close else None),
         "scale": SCALES.get(response.kind),
     }

@@ -49,8 +49,10 @@ SURVEY_SETTING_FIELDS = [
     "link_valid_days",
     "reminder_after_days",
     "fatigue_days",
+    "quiet_days_after_ticket",
     "detractor_task",
     "detractor_task_days",
+    "detractor_ticket",
     "promoter_to_funnel",
 ]
 
@@ -112,6 +114,8 @@ class SurveyInputSerializer(serializers.Serializer):
     fatigue_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
     detractor_task = serializers.BooleanField(required=False)
     detractor_task_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    quiet_days_after_ticket = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    detractor_ticket = serializers.BooleanField(required=False)
     promoter_to_funnel = serializers.BooleanField(required=False)
 
 

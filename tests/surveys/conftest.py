@@ -15,7 +15,9 @@ def consenting_customer(**fields):
 
 
 def make_survey(kind=Kind.NPS, **fields):
-    values = {"name": f"Pesquisa {kind}", "kind": kind, **fields}
+    """A survey; the quiet period after a ticket is off unless a test turns it on (a detractor answer
+    opens a ticket, which would otherwise hold back the next invitation to that customer)."""
+    values = {"name": f"Pesquisa {kind}", "kind": kind, "quiet_days_after_ticket": 0, **fields}
     return Survey.objects.create(**values)
 
 

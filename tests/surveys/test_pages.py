@@ -52,7 +52,9 @@ def survey_form_data(**overrides):
         "link_valid_days": "30",
         "reminder_after_days": "3",
         "fatigue_days": "90",
+        "quiet_days_after_ticket": "7",
         "detractor_task": "on",
+        "detractor_ticket": "on",
         "detractor_task_days": "2",
         "promoter_to_funnel": "on",
     }
@@ -530,3 +532,16 @@ def test_send_form_says_what_is_missing(client, manager, nps_survey):
     nps_survey.save()
     response = client.post(url, {"target": "all"})
     assert "This survey is inactive; activate it before sending." in response.content.decode()
+
+
+def test_response_page_links_the_detractor_ticket(client, manager):
+    from support.models import Ticket
+
+    survey = make_survey("nps")
+    response = services.response_submit(invitation=sent_invitation(survey, consenting_customer()), score=3)
+    ticket = Ticket.objects.get(survey_response=response)
+    client.force_login(manager)
+
+    html = client.get(reverse("surveys:response", args=[response.pk])).content.decode()
+
+    assert reverse("support:detail", args=[ticket.pk]) in html and f"#{ticket.pk}" in html

@@ -304,3 +304,61 @@ def test_a_non_exit_survey_cannot_be_sent_on_churn_or_return(manager):
         with pytest.raises(ValidationError) as exc:
             services.survey_create(actor=manager, name="NPS", kind=Kind.NPS, trigger=trigger)
         assert "trigger" in exc.value.message_dict
+
+
+def test_detractor_opens_one_support_ticket_for_the_owner(nps_survey, customer, agent):
+    from support.models import Ticket
+
+    invitation = sent_invitation(nps_survey, customer)
+    response = services.response_submit(invitation=invitation, score=2, comment="Produto veio quebrado")
+    services.response_submit(invitation=invitation, score=1, comment="Ainda quebrado")
+
+    ticket = Ticket.objects.get()
+    assert (ticket.customer, ticket.assignee, ticket.channel, ticket.priority) == (customer, agent, "survey", "high")
+    assert ticket.survey_response == response and "Produto veio quebrado" in ticket.description
+
+
+def test_detractor_ticket_can_be_turned_off(customer):
+    from support.models import Ticket
+
+    survey = make_survey(Kind.NPS, detractor_ticket=False)
+    services.response_submit(invitation=sent_invitation(survey, customer), score=0)
+    assert not Ticket.objects.exists() and Task.objects.count() == 1
+
+
+def test_resolved_ticket_sends_the_after_ticket_csat_once_per_resolution(
+    customer, agent, django_capture_on_commit_callbacks
+):
+    from support.services import ticket_change, ticket_create
+
+    csat = make_survey(Kind.CSAT, trigger=Trigger.AFTER_TICKET, fatigue_days=0)
+    ticket, _ = ticket_create(actor=agent, customer=customer, subject="Boleto não chegou")
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_change(actor=agent, ticket=ticket, status="resolved")
+    assert services.ticket_trigger(ticket_id=ticket.pk, cycle=0) == 0  # the event replayed: nothing new
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_change(actor=agent, ticket=ticket, status="reopened")
+        ticket_change(actor=agent, ticket=ticket, status="resolved")
+
+    invitations = Invitation.objects.filter(survey=csat, customer=customer).order_by("id")
+    assert [(i.source_key, i.status) for i in invitations] == [
+        (f"ticket:{ticket.pk}:0", Invitation.Status.SENT),
+        (f"ticket:{ticket.pk}:1", Invitation.Status.SENT),
+    ]
+
+
+def test_no_survey_within_the_quiet_days_after_a_ticket(customer, agent):
+    from support.models import Ticket
+    from support.services import ticket_create
+
+    nps_survey = make_survey(Kind.NPS, quiet_days_after_ticket=7)
+    ticket, _ = ticket_create(actor=agent, customer=customer, subject="Dúvida")
+    invitation, _ = services.invitation_create(survey=nps_survey, customer=customer)
+    assert (invitation.status, invitation.skip_reason) == (
+        Invitation.Status.SKIPPED,
+        Invitation.SkipReason.RECENT_TICKET,
+    )
+
+    Ticket.objects.filter(pk=ticket.pk).update(opened_at=timezone.now() - timedelta(days=8))
+    later, _ = services.invitation_create(survey=nps_survey, customer=customer, source_key="again")
+    assert later.status == Invitation.Status.SENT
