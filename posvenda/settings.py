@@ -176,6 +176,9 @@ if not EMAIL_BACKEND:
 ANYMAIL = {k[len("ANYMAIL_") :]: v for k, v in env.ENVIRON.items() if k.startswith("ANYMAIL_")}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Posvenda <no-reply@posvenda.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Support replies go out with Reply-To <local>+<ticket id>@<domain> of this address, so the
+# customer's answer comes back through the inbound webhook to its ticket (docs/support.md).
+SUPPORT_REPLY_TO_EMAIL = env("SUPPORT_REPLY_TO_EMAIL", default="")
 
 # --- REST API
 REST_FRAMEWORK = {

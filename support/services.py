@@ -331,11 +331,19 @@ def _reply_email(ticket: Ticket, event: TicketEvent) -> Any:
     language = customer.language or settings.LANGUAGE_CODE
     with translation.override(language):
         subject = _("[Ticket #%(number)s] %(subject)s") % {"number": ticket.pk, "subject": ticket.subject}
+    extra = {}
+    reply_to = getattr(settings, "SUPPORT_REPLY_TO_EMAIL", "")
+    if reply_to and "@" in reply_to:
+        # support@x → support+123@x: the customer's answer comes back through the inbound webhook
+        # (support/receivers.py) already pointing at this ticket.
+        local, _sep, domain = reply_to.partition("@")
+        extra["reply_to"] = f"{local}+{ticket.pk}@{domain}"
     return message_queue(
         customer=customer,
         idempotency_key=f"ticket-reply:{event.pk}",
         subject=subject,
         body=event.body,
+        extra=extra,
         purpose="service",
         channel="email",
         automated=False,

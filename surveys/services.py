@@ -391,7 +391,7 @@ def invitation_send(*, invitation_id: int, now: datetime | None = None) -> bool:
 
     now = now or timezone.now()
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("survey", "customer")
         .filter(pk=invitation_id, status=Status.SCHEDULED)
         .first()

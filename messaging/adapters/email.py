@@ -57,6 +57,8 @@ class EmailAdapter(ChannelAdapter):
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
+        if (message.extra or {}).get("reply_to"):
+            email.reply_to = [message.extra["reply_to"]]
         email.attach_alternative(html, "text/html")
         # Read by anymail backends only (ignored by SMTP/console): lets webhooks carry our id too.
         email.metadata = {"posvenda_message_id": str(message.pk)}

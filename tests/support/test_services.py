@@ -197,3 +197,15 @@ def test_queue_orders_by_time_left(own_customer):
     soon = timezone.now() + timedelta(minutes=45)
     assert [t.pk for t in ticket_queue(sla_state="breached", now=soon)] == [sooner.pk]
     assert [t.pk for t in ticket_queue(sla_state="none")] == [unsla.pk]
+
+
+def test_public_reply_carries_a_reply_to_pointing_at_the_ticket(policy_high, agent, own_customer, settings):
+    from messaging.adapters.email import EmailAdapter
+
+    settings.SUPPORT_REPLY_TO_EMAIL = "suporte@loja.com.br"
+    ticket = open_ticket(own_customer, when=at(23, 9))
+    event = services.ticket_reply(actor=agent, ticket=ticket, body="Resolvido!", at=at(23, 10))
+
+    email = EmailAdapter().build(event.message)
+
+    assert email.reply_to == [f"suporte+{ticket.pk}@loja.com.br"]
