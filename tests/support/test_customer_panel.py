@@ -1,0 +1,24 @@
+import pytest
+from django.urls import reverse
+
+from support import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_pages(client, settings):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+
+def test_360_page_lists_the_customers_tickets_with_a_new_ticket_link(client, agent, own_customer, others_customer):
+    mine, _ = services.ticket_create(actor=agent, customer=own_customer, subject="Boleto vencido")
+    services.ticket_create(actor=None, customer=others_customer, subject="Outro cliente")
+    client.force_login(agent)
+
+    html = client.get(reverse("customers:detail", args=[own_customer.pk])).content.decode()
+
+    panel = html[html.index('id="panel-tickets"') :]
+    assert reverse("support:detail", args=[mine.pk]) in panel and "Boleto vencido" in panel
+    assert "Outro cliente" not in panel
+    assert f"{reverse('support:create')}?customer={own_customer.pk}" in panel
