@@ -17,6 +17,7 @@ $PY manage.py load_demo
 $PY manage.py load_playbooks
 $PY manage.py funnel_backfill
 $PY manage.py load_survey_demo
+$PY manage.py load_support_demo
 
 pids=()
 cleanup() {
