@@ -362,3 +362,19 @@ def test_no_survey_within_the_quiet_days_after_a_ticket(customer, agent):
     Ticket.objects.filter(pk=ticket.pk).update(opened_at=timezone.now() - timedelta(days=8))
     later, _ = services.invitation_create(survey=nps_survey, customer=customer, source_key="again")
     assert later.status == Invitation.Status.SENT
+
+
+def test_promoter_gets_the_referral_ask_through_the_evangelization_playbook(django_capture_on_commit_callbacks):
+    """A promoter moves to evangelization, whose default playbook asks for a referral two days later."""
+    from funnel.defaults import load_defaults
+    from funnel.models import StepRun
+
+    load_defaults()
+    set_rule(TransitionRule.Kind.PROMOTER)
+    customer = consenting_customer(stage="retention")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.response_submit(invitation=sent_invitation(make_survey(Kind.NPS), customer), score=9)
+
+    run = StepRun.objects.select_related("step__template").get(customer=customer, status=StepRun.Status.PENDING)
+    assert run.step.template.slug == "funil-indicacao"
+    assert timedelta(days=1, hours=23) < run.due_at - timezone.now() <= timedelta(days=2)
