@@ -41,6 +41,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -208,10 +209,6 @@ class _SetBasedCustomers:
                         cells[tags_at] = "|".join(names)
                 yield [next(counter), line, odd_tags, *cells]
 
-        _copy_in(cursor, f"COPY {self.RAW} FROM STDIN WITH ({COPY_CSV})", _Stream(rows()))
-        total = next(counter)
-        for seq in range(0, total, self.chunk_size):
-            self.chunk(seq).rows = min(self.chunk_size, total - seq)
         cursor.execute(f"CREATE {self.kind} TABLE {self.OWNERS} (k text PRIMARY KEY, id integer)")
         if self.importer.owners:
             _copy_in(
@@ -219,11 +216,53 @@ class _SetBasedCustomers:
                 f"COPY {self.OWNERS} FROM STDIN WITH ({COPY_CSV})",
                 _Stream(iter([[k, v] for k, v in self.importer.owners.items()])),
             )
+        copy = f"COPY {self.RAW} FROM STDIN WITH ({COPY_CSV})"
+        if self.writers == 1:
+            _copy_in(cursor, copy, _Stream(rows()))
+        else:
+            # Outside a transaction: each batch commits as it is COPYed and a second connection
+            # normalises it (step 2) while this one reads the next batch of the file.
+            cursor.execute(f"CREATE {self.kind} TABLE {self.ROW} AS {self.cells_sql()} WITH NO DATA", self.params_all)
+            batches: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+            failed: list[BaseException] = []
+
+            def normalise() -> None:
+                try:
+                    with connection.cursor() as cells:
+                        cells.execute("SET jit = off")
+                        while (batch := batches.get()) is not None:
+                            lo, hi = batch
+                            cells.execute(
+                                f"INSERT INTO {self.ROW} {self.cells_sql()}", self.params | {"lo": lo, "hi": hi}
+                            )  # noqa: S608
+                except BaseException as exc:  # noqa: BLE001 (re-raised by the main thread)
+                    failed.append(exc)
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=normalise, name="import-cells")
+            thread.start()
+            try:
+                stream = rows()
+                size = self.chunk_size * 4
+                while batch := list(itertools.islice(stream, size)):
+                    _copy_in(cursor, copy, _Stream(iter(batch)))
+                    batches.put((batch[0][0], batch[-1][0] + 1))
+                    if failed:
+                        break
+            finally:
+                batches.put(None)
+                thread.join()
+            if failed:
+                raise failed[0]
+        total = next(counter)
+        for seq in range(0, total, self.chunk_size):
+            self.chunk(seq).rows = min(self.chunk_size, total - seq)
         return total
 
     # ---------------------------------------------------------------- 2. cells
     def cells_sql(self) -> str:
-        """CREATE TEMP TABLE _imp_row: each cell normalised, and whether the row needs Python.
+        """SELECT for _imp_row: each cell normalised, and whether the row needs Python.
 
         Layered subqueries, each fenced with OFFSET 0 so PostgreSQL computes a value once per row
         instead of inlining (and repeating) its expression everywhere it is used.
@@ -238,7 +277,6 @@ class _SetBasedCustomers:
         consents = ", ".join(f"'{ch}:{pu}:' || c.v{pos}" for pos, (ch, pu) in self.sniffed.consents.items())
         consents = f"concat_ws(';', {consents})" if consents else "NULL::text"
         return f"""
-        CREATE {self.kind} TABLE {self.ROW} AS
         SELECT c.seq, c.line, c.external_id_raw AS ext, c.name_raw AS name, c.plan_raw AS plan,
                c.segment_raw AS segment,
                coalesce(c.kind_given, CASE length(c.document) WHEN 11 THEN 'person' WHEN 14 THEN 'company' END)
@@ -308,7 +346,10 @@ class _SetBasedCustomers:
                         coalesce(%(langs)s::jsonb ->> r.language_raw,
                                  %(langs)s::jsonb ->> customers_import_norm(r.language_raw)) AS language
                         {consent_values}
-                    FROM (SELECT seq, line, tags_odd, {cells} FROM {self.RAW} OFFSET 0) r
+                    FROM (
+                        SELECT seq, line, tags_odd, {cells} FROM {self.RAW}
+                        WHERE seq >= %(lo)s AND seq < %(hi)s OFFSET 0
+                    ) r
                     LEFT JOIN {self.OWNERS} o ON r.owner_raw ~ '^[ -~]+$' AND o.k = lower(r.owner_raw)
                     OFFSET 0
                 ) a
@@ -318,8 +359,13 @@ class _SetBasedCustomers:
         ) c
         """  # noqa: S608 (identifiers only, values are parameters)
 
+    @property
+    def params_all(self) -> dict[str, Any]:
+        return self.params | {"lo": 0, "hi": 2**31 - 1}
+
     def cells(self, cursor: Any) -> None:
-        cursor.execute(self.cells_sql(), self.params)
+        if self.writers == 1:  # else done batch by batch while staging
+            cursor.execute(f"CREATE {self.kind} TABLE {self.ROW} AS {self.cells_sql()}", self.params_all)
         raw = self.raw_columns()
         cursor.execute(
             f"SELECT r.seq, r.line, {', '.join('r.' + name for name, _pos in raw)} "  # noqa: S608 (no user input)
@@ -445,9 +491,7 @@ class _SetBasedCustomers:
             "WHERE pk IS NOT NULL GROUP BY pk HAVING count(*) > 1) c WHERE c.pk = m.pk"
         )
         cursor.execute(f"ANALYZE {self.MATCH}")
-        cursor.execute(
-            f"""
-            CREATE {self.kind} TABLE {self.PLAN} AS
+        self.plan_sql = f"""
             SELECT w.*, CASE WHEN w.ok AND w.pk IS NULL THEN nextval(%(seqname)s::regclass) END AS new_id
             FROM (
             SELECT v.seq, v.line, v.seq / %(chunk_size)s AS chunk, v.pk, v.tags, v.consents, v.ok,
@@ -489,7 +533,8 @@ class _SetBasedCustomers:
                     FROM {self.ROW} r
                     LEFT JOIN {self.MATCH} m ON m.seq = r.seq
                     LEFT JOIN customers_customer cur ON cur.id = m.pk
-                    WHERE NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)
+                    WHERE r.seq >= %(lo)s AND r.seq < %(hi)s
+                      AND NOT EXISTS (SELECT 1 FROM {self.BAD} b WHERE b.seq = r.seq)
                     OFFSET 0
                 ) e
                 LEFT JOIN customers_segment s ON s.name = e.segment
@@ -498,12 +543,25 @@ class _SetBasedCustomers:
             ORDER BY v.seq  -- new ids in file order
             OFFSET 0
             ) w
-            """,  # noqa: S608
-            self.params,
+            """  # noqa: S608
+        cursor.execute(f"CREATE INDEX ON {self.ROW} (seq)")
+        cursor.execute(
+            f"CREATE {self.kind} TABLE {self.PLAN} AS {self.plan_sql} WITH NO DATA",  # noqa: S608
+            self.params | {"lo": 0, "hi": 0},
         )
+        cursor.execute(f"CREATE INDEX ON {self.PLAN} (chunk, seq)")
+        if self.writers == 1:
+            for chunk in sorted(self.chunks):
+                self.plan_chunk(cursor, chunk)
+
+    def plan_chunk(self, cursor: Any, chunk: int) -> None:
+        """Fill _imp_plan for one chunk: its rows matched and merged, its errors, its counts."""
+        lo, hi = chunk * self.chunk_size, (chunk + 1) * self.chunk_size
+        cursor.execute(f"INSERT INTO {self.PLAN} {self.plan_sql}", self.params | {"lo": lo, "hi": hi})  # noqa: S608
         cursor.execute(
             f"SELECT seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind FROM {self.PLAN} "  # noqa: S608
-            "WHERE NOT ok ORDER BY seq"
+            "WHERE chunk = %s AND NOT ok ORDER BY seq",
+            [chunk],
         )
         err = self.importer.err
         for seq, line, e_email, e_doc, e_same, first_pk, e_name, e_kind in cursor.fetchall():
@@ -522,15 +580,12 @@ class _SetBasedCustomers:
                     seq, 1, line, 3, err(line, "kind", _("does not match the stored document; send the document too"))
                 )
         cursor.execute(
-            f"SELECT chunk, count(*) FILTER (WHERE pk IS NULL), count(*) FILTER (WHERE pk IS NOT NULL AND changed), "  # noqa: S608
-            f"count(*) FILTER (WHERE NOT changed) FROM {self.PLAN} WHERE ok GROUP BY chunk"
+            "SELECT count(*) FILTER (WHERE pk IS NULL), count(*) FILTER (WHERE pk IS NOT NULL AND changed), "  # noqa: S608
+            f"count(*) FILTER (WHERE NOT changed) FROM {self.PLAN} WHERE chunk = %s AND ok",
+            [chunk],
         )
-        rows = cursor.fetchall()
-        cursor.execute(f"CREATE INDEX ON {self.PLAN} (chunk, seq)")
-        cursor.execute(f"ANALYZE {self.PLAN}")
-        for chunk, created, updated, unchanged in rows:
-            c = self.chunks.setdefault(chunk, _Chunk())
-            c.created, c.updated, c.unchanged = created, updated, unchanged
+        c = self.chunks[chunk]
+        c.created, c.updated, c.unchanged = cursor.fetchone()
 
     # ---------------------------------------------------------------- 5. writes
     def write_statements(self, cursor: Any, chunk: int, only_seq: int | None = None) -> list[int]:
@@ -641,6 +696,8 @@ class _SetBasedCustomers:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")  # as the Python path; see _write_chunk
                 cursor.execute("SET LOCAL jit = off")
+                # The plan table grows while chunks are written, without statistics: use its index.
+                cursor.execute("SET LOCAL enable_seqscan = off")
                 # Foreign keys checked by each statement rather than at COMMIT, so the job row
                 # (updated last) stays locked only for the commit itself when two writers run.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -670,8 +727,6 @@ class _SetBasedCustomers:
                 yield chunk, self.apply_chunk(chunk)
             return
         todo: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        for chunk in chunks:
-            todo.put(chunk)
         results: dict[int, Future[imp.ChunkResult]] = {chunk: Future() for chunk in chunks}
         stop = threading.Event()
 
@@ -687,14 +742,26 @@ class _SetBasedCustomers:
                 connection.close()  # this thread's own connection
 
         threads = [threading.Thread(target=writer, name=f"import-writer-{i}") for i in range(self.writers)]
-        for _thread in threads:
-            todo.put(None)
-            _thread.start()
+        for thread in threads:
+            thread.start()
         try:
+            # This connection plans chunk N+1 while the writers write chunk N (each INSERT into the
+            # plan table commits at once: outside a transaction, the writers see it).
+            with connection.cursor() as cursor:
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    self.plan_chunk(cursor, chunk)
+                    todo.put(chunk)
+            for _thread in threads:
+                todo.put(None)
+            # A failed chunk stops the writers; every chunk queued before it is finished first.
             for chunk in chunks:
                 yield chunk, results[chunk].result()
         finally:
             stop.set()
+            for _thread in threads:
+                todo.put(None)
             for thread in threads:
                 thread.join()
 
@@ -720,7 +787,7 @@ def run_customers(
     if progress:
         progress(0, total)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic() if run.writers == 1 else nullcontext(), connection.cursor() as cursor:
             rows = run.stage(cursor)
     except Exception:  # noqa: BLE001 (nothing is written yet: the Python path reads the file instead)
         run.drop()
