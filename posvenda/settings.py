@@ -229,6 +229,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security (tightened further in production by the deploy settings of issue 9)
+CSRF_FAILURE_VIEW = "posvenda.views.csrf_failure"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -24,3 +24,17 @@ def api_token(request: HttpRequest) -> HttpResponse:
         return redirect("api_token")
     token = Token.objects.filter(user=request.user).first()
     return render(request, "accounts/api_token.html", {"token": token})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: survey respondents get the survey's own friendly page; everything else
+    Django's default 403 page."""
+    from django.urls import reverse
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    answer_prefix = reverse("surveys:answer", args=["x"]).rsplit("x/", 1)[0]
+    if request.path.startswith(answer_prefix):
+        from surveys.public_views import csrf_failed
+
+        return csrf_failed(request)
+    return django_csrf_failure(request, reason=reason)

@@ -151,3 +151,9 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
                 "expires_at": invitation.expires_at,
             },
         )
+
+
+def csrf_failed(request: HttpRequest) -> HttpResponse:
+    """The answer form was refused by the CSRF check (cookies blocked, or the page sat open for very
+    long): a friendly page that sends the customer back to the same link, nothing recorded."""
+    return _render(request, "csrf_failed.html", {"retry_url": request.path}, status=403)

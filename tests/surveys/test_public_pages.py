@@ -270,7 +270,11 @@ def test_post_without_csrf_token_is_refused():
     invitation = sent_invitation(make_survey(Kind.NPS), consenting_customer())
     browser = Client(enforce_csrf_checks=True)
 
-    assert browser.post(answer_url(invitation), {"score": "10"}).status_code == 403
+    url = answer_url(invitation)
+    refused = browser.post(url, {"score": "10"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 403
+    assert "Open the survey again" in refused.content.decode()  # the survey's own page, not Django's
+    assert f'href="{url}"' in refused.content.decode()
     assert not Response.objects.exists()
 
     # the real form (cookie + hidden token) goes through
