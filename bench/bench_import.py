@@ -178,6 +178,9 @@ def main() -> None:
         "--python-path", action="store_true", help="force the row-by-row Python path (default: set-based SQL)"
     )
     parser.add_argument("--writers", type=int, help="set-based path: threads writing chunks (default: importer_pg's)")
+    parser.add_argument(
+        "--reimport", action="store_true", help="also time a second import of the same file (every row unchanged)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB))
     args = parser.parse_args()
 
@@ -222,6 +225,19 @@ def main() -> None:
         f"  CPU: Python {importer_cpu:.2f} s + PostgreSQL backends {pg_cpu:.2f} s = {importer_cpu + pg_cpu:.2f} s "
         f"(load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)"
     )
+
+    if args.reimport:
+        load_before = os.getloadavg()[0]
+        with BackendCPU(args.database_url) as backends:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            again = run_importer(path, chunk_size=args.chunk_size, python_path=args.python_path)
+            again_s, again_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        print(f"re-import of the same file: {again_s:.2f} s, {rows / again_s:,.0f} rows/s; {again}")
+        print(
+            f"  CPU: Python {again_cpu:.2f} s + PostgreSQL backends {backends.seconds:.2f} s = "
+            f"{again_cpu + backends.seconds:.2f} s (load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after)"
+        )
 
     print(f"raw COPY of the same file into {RAW_TABLE}", flush=True)
     started = time.perf_counter()

@@ -1,31 +1,38 @@
 """Set-based import of a customers CSV on PostgreSQL.
 
 The Python path (customers.importer) validates, matches and merges each row in Python; here the
-rows go once through COPY into a temporary table and PostgreSQL does the rest in a few
-statements over the whole file:
+rows go once through COPY into a work table and PostgreSQL does the rest in a few statements:
 
 1. **Stage**: the file is read with the same reader as the Python path (encoding, delimiter,
-   blank lines, line numbers, short rows) and COPYed into ``_imp_raw`` (seq, line, cells).
-2. **Cells**: one ``CREATE TEMP TABLE … AS SELECT`` trims and normalises every cell the way
+   blank lines, line numbers, short rows); its cells, stripped as ``str.strip()`` does (tags
+   split, de-duplicated and sorted), are COPYed into ``_imp_raw`` (seq, line, cells).
+2. **Cells**: one ``INSERT``/``CREATE … AS SELECT`` normalises every cell the way
    ``CustomerImporter.parse_cells`` does — CPF/CNPJ check digits (SQL functions from migration
    0005), e-mail pattern, the common Brazilian phone formats, amounts, kind, language, yes/no,
-   owners by a join, tags split and de-duplicated. A cell outside those plain formats (or
-   invalid) marks its row *odd*; odd rows — a few per file — are validated by
-   ``parse_cells`` itself, so every cell error carries exactly the Python path's message.
-3. **File rules**: duplicate external_id / e-mail / document within the file with window
-   functions (first line wins), a row without any key.
+   owners by a join. A cell outside those plain formats (or invalid) marks its row *odd*; odd
+   rows — a few per file — are validated by ``parse_cells`` itself, so every cell error carries
+   exactly the Python path's message.
+3. **File rules**: duplicate external_id / e-mail / document within the file (first line wins),
+   a row without any key.
 4. **Matching**: one join against ``customers_customer`` by external_id, lower(e-mail) and
    document with the rules of ``CustomerImporter.plan`` (another customer's e-mail/document, two
    rows for one customer, name required for a new customer, kind against the stored document),
-   then the merge with the stored values and the "changed?" comparison (tags included).
+   then, chunk by chunk, the merge with the stored values and the "changed?" comparison (tags
+   included) into ``_imp_plan``.
 5. **Writes**, chunk by chunk (``chunk_size`` rows of the file, each in its own transaction with
    the job's counters, like the Python path): ``INSERT … SELECT`` of new customers (ids taken from
    the sequence in file order), ``UPDATE … FROM`` of changed ones, tag links, then consents
    (through ``services.consent_record``) and one ``customers_imported`` event per chunk.
 
+Inside a transaction (tests) all of it runs on the caller's connection with TEMP tables. Outside
+(the command, the Celery task) the work tables are UNLOGGED and named after the job, and three
+things overlap: a second connection normalises each batch of the file while the next is read,
+and two writer threads, on their own connections, write chunk N while this connection plans
+chunk N+1.
+
 Every row is matched against the customers as they were when the import started (the Python
 path matches each chunk against what the chunks before it wrote); the two agree whenever no row
-changes a key that a later row of the same file is matched by.
+changes a key that a later row of the same file, in another chunk, is matched by.
 
 If the file cannot be staged (a NUL byte, a CSV syntax error part-way) nothing has been written
 yet and ``run_customers`` returns None: the caller falls back to the Python path.
@@ -55,11 +62,11 @@ from posvenda import events
 from . import importer as imp
 from .models import Customer, ImportJob
 
-# Temporary tables (per connection, dropped at the end).
+# Work tables (TEMP, or UNLOGGED and named after the job with parallel writers; dropped at the end).
 RAW, ROW, BAD, MATCH, PLAN, OWNERS = "_imp_raw", "_imp_row", "_imp_bad", "_imp_match", "_imp_plan", "_imp_owner"
 TABLES = (RAW, ROW, BAD, MATCH, PLAN, OWNERS)
 # Chunks are written by this many threads, each on its own connection (PostgreSQL has a core each);
-# the plan table is then UNLOGGED (visible to them) instead of TEMP. 1 = all on the caller's connection.
+# 1 = everything on the caller's connection.
 WRITERS = 2
 TEXT_COLUMNS = ("external_id", "name", "kind", "document", "email", "phone", "owner", "segment", "tags", "plan")
 TEXT_COLUMNS += ("mrr", "language")
@@ -151,8 +158,8 @@ class _SetBasedCustomers:
         self.consent_positions = list(self.sniffed.consents)
         # Outside a transaction (the command, the Celery task) chunks are written in parallel.
         self.writers = WRITERS if not connection.in_atomic_block else 1
-        # Work tables: TEMP on one connection; UNLOGGED (and named after the job) when the writers'
-        # connections must see them — which also lets PostgreSQL scan them with parallel workers.
+        # Work tables: TEMP on one connection; UNLOGGED (and named after the job) when the other
+        # connections must see them.
         self.kind = "TEMP" if self.writers == 1 else "UNLOGGED"
         names = TABLES if self.writers == 1 else work_tables(job.pk)
         self.RAW, self.ROW, self.BAD, self.MATCH, self.PLAN, self.OWNERS = names

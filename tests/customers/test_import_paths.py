@@ -220,7 +220,7 @@ def test_matching_stored_customers_gives_the_same_result_on_both_paths(agent, ma
     def before():
         CustomerFactory(external_id="S-1", email="taken@example.com", document=valid_cpf(900), name="Guardado")
         CustomerFactory(external_id=None, email="manual@example.com", document=valid_cpf(901), name="Manual")
-        CustomerFactory(external_id=None, email="semid@example.com", document=valid_cnpj(902), kind="company")
+        CustomerFactory(external_id=None, email="semid@example.com", document=valid_cnpj(902), kind="company", name="S")
         CustomerFactory(external_id="S-4", email="s4@example.com", document=valid_cpf(904), name="Quatro")
 
     path = tmp_path / "stored.csv"
@@ -314,3 +314,31 @@ def test_outside_a_transaction_chunks_are_written_by_parallel_writers_with_the_s
 
     again = importer.import_path(FIXTURES / "customers_mixed.csv", "customers", chunk_size=2)
     assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 2)
+
+
+def test_a_row_the_database_refuses_is_reported_and_the_others_imported_on_both_paths(
+    agent, manager, monkeypatch, staged, tmp_path
+):
+    def before():
+        # A rule only the database knows: the chunk's batch write fails and is retried row by row.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE customers_customer ADD CONSTRAINT test_import_refused CHECK (plan <> 'Recusado')"
+            )
+        CustomerFactory(external_id="R-1", email="r1@example.com", plan="Pro", name="Guardado", document=valid_cpf(777))
+
+    path = tmp_path / "refused.csv"
+    path.write_text(
+        "external_id,name,email,plan\n"
+        "R-1,Atualizado,r1@example.com,Recusado\n"  # an update the database refuses
+        "R-2,Novo,r2@example.com,Pro\n"
+        "R-3,Também novo,r3@example.com,Recusado\n"  # a new row the database refuses
+        "R-4,Outro novo,r4@example.com,\n"
+    )
+
+    job, customers, _consents = both_paths(monkeypatch, staged, path, before=before, chunk_size=2)
+
+    assert job["counts"] == (2, 0, 0, 2)
+    assert [(line, column) for line, column, _reason in job["errors"]] == [(2, ""), (4, "")]
+    assert all("test_import_refused" in reason for _line, _column, reason in job["errors"])
+    assert sorted(customers) == ["R-1", "R-2", "R-4"] and customers["R-1"]["plan"] == "Pro"
