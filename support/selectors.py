@@ -176,7 +176,8 @@ def support_report(
         if group_by == "team":
             label = ticket[key_field] or ""
         else:
-            full = f"{ticket['assignee__first_name']} {ticket['assignee__last_name']}".strip()
+            # an unassigned ticket has None names: its label is "" (the page says "unassigned")
+            full = f"{ticket['assignee__first_name'] or ''} {ticket['assignee__last_name'] or ''}".strip()
             label = full or ticket[key_field] or ""
         groups.setdefault(label, []).append(ticket)
 

@@ -442,9 +442,8 @@ def _report(request: HttpRequest) -> tuple[ReportForm, selectors.SupportReport, 
 
 
 def _group_label(label: str, group_by: str) -> str:
-    # selectors.support_report joins the assignee's first and last names; without an assignee both are
-    # None and the label reads "None None".
-    if label and not (group_by != "team" and label == "None None"):
+    # selectors.support_report labels tickets without an assignee (or team) with "".
+    if label:
         return label
     return _("(no team)") if group_by == "team" else _("(unassigned)")
 

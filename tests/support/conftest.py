@@ -1,6 +1,18 @@
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 
 from support.models import SlaPolicy
+
+_seed = importlib.import_module("support.migrations.0002_default_calendar_and_policies").seed
+
+
+@pytest.fixture(autouse=True)
+def default_calendar_and_policies(db):
+    """The working hours and SLA policies migration 0002 seeds: a transactional test elsewhere in
+    the same worker flushes them, so every support test puts them back (idempotent)."""
+    _seed(django_apps, None)
 
 
 @pytest.fixture

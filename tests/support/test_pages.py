@@ -8,7 +8,7 @@ from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from messaging.models import Message
 from support import services
@@ -660,7 +660,7 @@ def test_extra_holidays_are_added_and_removed(client, manager):
 def test_customer_tickets_panel(calendar_policies, agent, own_customer):
     open_ticket(own_customer, subject="Pedido atrasado", opened_at=ago(minutes=40))
     template = Template("{% load support_tags %}{% customer_tickets_panel customer user %}")
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, translation.override("en"):
         out = template.render(Context({"customer": own_customer, "user": agent}))
     assert "Pedido atrasado" in out and "1 h 20 min left" in out
     assert f"{CREATE}?customer={own_customer.pk}" in out

@@ -209,3 +209,10 @@ def test_public_reply_carries_a_reply_to_pointing_at_the_ticket(policy_high, age
     email = EmailAdapter().build(event.message)
 
     assert email.reply_to == [f"suporte+{ticket.pk}@loja.com.br"]
+
+
+def test_report_labels_unassigned_tickets_with_an_empty_label(policy_high):
+    customer = CustomerFactory(owner=None)
+    ticket = open_ticket(customer, when=at(23, 9))
+    services.ticket_change(actor=None, ticket=ticket, status="resolved", at=at(23, 10))
+    assert [row["label"] for row in support_report(start=at(23, 0), end=at(24, 0)).rows] == [""]
