@@ -342,3 +342,18 @@ def test_a_row_the_database_refuses_is_reported_and_the_others_imported_on_both_
     assert [(line, column) for line, column, _reason in job["errors"]] == [(2, ""), (4, "")]
     assert all("test_import_refused" in reason for _line, _column, reason in job["errors"])
     assert sorted(customers) == ["R-1", "R-2", "R-4"] and customers["R-1"]["plan"] == "Pro"
+
+
+def test_failing_a_stale_import_drops_the_work_tables_its_dead_worker_left():
+    stale = ImportJob.objects.create(kind="customers", status="running")
+    fresh = ImportJob.objects.create(kind="customers", status="running")
+    ImportJob.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - importer.STALE_AFTER * 2)
+    with connection.cursor() as cursor:
+        for job in (stale, fresh):
+            cursor.execute(f"CREATE UNLOGGED TABLE {importer_pg.work_tables(job.pk)[-2]} (seq integer)")
+
+    assert importer.import_jobs_fail_stale() == 1
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE '\\_import\\_%%' ORDER BY relname")
+        assert [name for (name,) in cursor.fetchall()] == [f"_import_{fresh.pk}_plan"]
