@@ -297,6 +297,26 @@ class TicketEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.kind}"
 
+    def _label(self, value: str) -> str:
+        choices = {
+            self.Kind.CREATED: Ticket.Status,
+            self.Kind.STATUS: Ticket.Status,
+            self.Kind.PRIORITY: Priority,
+            self.Kind.CATEGORY: Ticket.Category,
+        }.get(self.kind)
+        if choices is not None and value in choices.values:
+            return str(choices(value).label)
+        return value
+
+    @property
+    def from_label(self) -> str:
+        """``from_value`` as people read it (a status, priority or category label)."""
+        return self._label(self.from_value)
+
+    @property
+    def to_label(self) -> str:
+        return self._label(self.to_value)
+
 
 class SlaAlert(models.Model):
     """One warning or escalation e-mail; the unique row is the claim, so beat running twice sends once."""

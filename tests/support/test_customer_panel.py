@@ -22,3 +22,14 @@ def test_360_page_lists_the_customers_tickets_with_a_new_ticket_link(client, age
     assert reverse("support:detail", args=[mine.pk]) in panel and "Boleto vencido" in panel
     assert "Outro cliente" not in panel
     assert f"{reverse('support:create')}?customer={own_customer.pk}" in panel
+
+
+def test_timeline_shows_ticket_status_labels_not_codes(client, agent, own_customer):
+    ticket, _ = services.ticket_create(actor=agent, customer=own_customer, subject="Troca de produto")
+    services.ticket_change(actor=agent, ticket=ticket, status="waiting")
+    client.force_login(agent)
+
+    html = client.get(reverse("customers:detail", args=[own_customer.pk])).content.decode()
+
+    timeline = html[html.index('id="timeline"') :]
+    assert "New → Waiting on customer" in timeline
