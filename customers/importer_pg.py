@@ -74,7 +74,10 @@ TEXT_COLUMNS += ("mrr", "language")
 ROW_COLUMNS = ["seq", "line", "ext", "name", "plan", "segment", "kind", "document", "email", "phone", "owner_id"]
 ROW_COLUMNS += ["tags", "mrr", "language", "consents"]
 EMAIL_RE = r'^[^@\s,;<>()\[\]"]+@[^@\s,;<>()\[\]"]+\.[^@\s,;<>()\[\]".]{2,}$'
-# Staged cells are all quoted strings (csv.QUOTE_NONNUMERIC), so this unquoted marker is NULL.
+# The file's cells are staged with csv.QUOTE_MINIMAL: an empty (stripped) cell is NULL, and a tags
+# cell that is given but holds no tag (" | ") is staged as EMPTY_TAGS.
+EMPTY_TAGS = "|"
+# Python's values (odd rows) are staged all quoted (csv.QUOTE_NONNUMERIC): this unquoted marker is NULL.
 COPY_CSV = "FORMAT csv, NULL '\\N'"
 
 
@@ -112,10 +115,10 @@ class _Chunk:
 class _Stream:
     """A file-like object psycopg2's copy_expert reads: the staged rows as CSV, a batch at a time."""
 
-    def __init__(self, rows: Iterator[list[Any]]) -> None:
+    def __init__(self, rows: Iterator[list[Any]], quoting: int = csv.QUOTE_MINIMAL) -> None:
         self.rows = rows
         self.buf = io.StringIO()
-        self.writer = csv.writer(self.buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        self.writer = csv.writer(self.buf, lineterminator="\n", quoting=quoting)
         self.rest = ""
 
     def read(self, size: int = -1) -> str:
@@ -171,6 +174,7 @@ class _SetBasedCustomers:
             "ddd": sorted(imp._BR_DDD),
             "email_re": EMAIL_RE,
             "chunk_size": self.chunk_size,
+            "empty_tags": EMPTY_TAGS,
         }
 
     # ---------------------------------------------------------------- helpers
@@ -206,24 +210,24 @@ class _SetBasedCustomers:
 
         def rows() -> Iterator[list[Any]]:
             for line, row in imp._read_rows(self.fh, self.sniffed):
-                cells = [row[pos].strip() or NULL for pos in positions]
+                cells = [row[pos].strip() for pos in positions]
                 odd_tags = False
-                if tags_at is not None and (v := cells[tags_at]) is not NULL:
+                if tags_at is not None and (v := cells[tags_at]):
                     names = split_tags(v)
                     if any(len(t) > 50 for t in names):
                         odd_tags = True  # Python reports it
                     else:
-                        cells[tags_at] = "|".join(names)
+                        cells[tags_at] = "|".join(names) or EMPTY_TAGS
                 yield [next(counter), line, odd_tags, *cells]
 
         cursor.execute(f"CREATE {self.kind} TABLE {self.OWNERS} (k text PRIMARY KEY, id integer)")
         if self.importer.owners:
             _copy_in(
                 cursor,
-                f"COPY {self.OWNERS} FROM STDIN WITH ({COPY_CSV})",
+                f"COPY {self.OWNERS} FROM STDIN WITH (FORMAT csv)",
                 _Stream(iter([[k, v] for k, v in self.importer.owners.items()])),
             )
-        copy = f"COPY {self.RAW} FROM STDIN WITH ({COPY_CSV})"
+        copy = f"COPY {self.RAW} FROM STDIN WITH (FORMAT csv)"
         if self.writers == 1:
             _copy_in(cursor, copy, _Stream(rows()))
         else:
@@ -335,7 +339,7 @@ class _SetBasedCustomers:
                              THEN translate(r.phone_raw, '+ ()./-', '') END AS p,
                         left(r.phone_raw, 1) = '+' AS plus,
                         o.id AS owner_id,
-                        r.tags_raw AS tags,
+                        CASE WHEN r.tags_raw = %(empty_tags)s THEN '' ELSE r.tags_raw END AS tags,
                         CASE WHEN r.mrr_raw ~ '^[0-9]+([.][0-9][0-9]?)?$' AND strpos(r.mrr_raw || '.', '.') <= 11
                         THEN r.mrr_raw ELSE (
                             SELECT CASE
@@ -401,7 +405,9 @@ class _SetBasedCustomers:
         cursor.execute(f"DELETE FROM {self.ROW} WHERE odd")  # noqa: S608
         if good:
             _copy_in(
-                cursor, f"COPY {self.ROW} ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH ({COPY_CSV})", _Stream(iter(good))
+                cursor,
+                f"COPY {self.ROW} ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH ({COPY_CSV})",
+                _Stream(iter(good), csv.QUOTE_NONNUMERIC),
             )
 
     # ---------------------------------------------------------------- 3. file rules
