@@ -223,11 +223,14 @@ def order_update(*, actor: AbstractBaseUser | None, order: Order, **fields: Any)
     if "external_id" in fields:
         fields["external_id"] = (fields["external_id"] or "").strip() or None
     was_refunded = order.status == Order.Status.REFUNDED
+    was_cancelled = order.status == Order.Status.CANCELLED
     for key, value in fields.items():
         setattr(order, key, value)
     _save_validated(order)
     if order.status == Order.Status.REFUNDED and not was_refunded:
         events.emit(events.ORDER_REFUNDED, order_id=order.pk, customer_id=order.customer_id)
+    if order.status == Order.Status.CANCELLED and not was_cancelled:
+        events.emit(events.ORDER_CANCELLED, order_id=order.pk, customer_id=order.customer_id)
     return order
 
 

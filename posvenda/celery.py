@@ -22,6 +22,8 @@ app.conf.beat_schedule = {
     "funnel-overdue-digest": {"task": "funnel.tasks.send_overdue_digest", "schedule": crontab(hour=8, minute=0)},
     "funnel-start-due-campaigns": {"task": "funnel.tasks.start_due_campaigns", "schedule": 60.0},
     "funnel-record-initial-history": {"task": "funnel.tasks.record_initial_history", "schedule": crontab(minute=37)},
+    "loyalty-expire-points": {"task": "loyalty.tasks.expire_points", "schedule": crontab(hour=3, minute=15)},
+    "loyalty-birthday-points": {"task": "loyalty.tasks.birthday_points", "schedule": crontab(hour=8, minute=5)},
     "support-check-sla": {"task": "support.tasks.check_sla", "schedule": 60.0},
     "surveys-send-due": {"task": "surveys.tasks.send_due", "schedule": 60.0},
     "surveys-send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": crontab(minute="*/10")},

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_CREATED = "customer_created"
 CUSTOMER_UPDATED = "customer_updated"
 ORDER_RECORDED = "order_recorded"
+ORDER_CANCELLED = "order_cancelled"  # an order's status became cancelled: order_id, customer_id
 ORDER_REFUNDED = "order_refunded"  # an order's status became refunded (a returned product): order_id, customer_id
 CONTRACT_CHANGED = "contract_changed"
 INTERACTION_ADDED = "interaction_added"
@@ -27,6 +28,8 @@ PLAN_UPGRADED = "plan_upgraded"  # customer or contract MRR went up: customer_id
 STAGE_CHANGED = "stage_changed"  # customer_id, stage_change_id, from_stage, to_stage
 TICKET_CREATED = "ticket_created"  # ticket_id, customer_id
 TICKET_RESOLVED = "ticket_resolved"  # ticket_id, customer_id, cycle (times reopened before this resolution)
+LOYALTY_POINTS_EARNED = "loyalty_points_earned"  # entry_id, customer_id, amount, source
+REFERRAL_CONVERTED = "referral_converted"  # referral_id, referrer_id, customer_id
 SURVEY_ANSWERED = "survey_answered"  # response_id, survey_id, customer_id, kind, score, category, first
 
 Handler = Callable[..., None]

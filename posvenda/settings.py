@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "funnel",
     "surveys",
     "support",
+    "loyalty",
 ]
 
 MIDDLEWARE = [
