@@ -314,6 +314,13 @@ def test_outside_a_transaction_chunks_are_written_by_parallel_writers_with_the_s
 
     again = importer.import_path(FIXTURES / "customers_mixed.csv", "customers", chunk_size=2)
     assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 2)
+    good = importer.import_path(FIXTURES / "customers_good.csv", "customers", chunk_size=2)
+    assert (good.created_count, good.error_count) == (3, 0)
+    assert sorted(Consent.objects.values_list("customer__external_id", "granted")) == [
+        ("C-001", True),
+        ("C-002", False),
+    ]
+    assert sorted(Customer.objects.get(external_id="C-001").tags.values_list("name", flat=True)) == ["Promotor", "VIP"]
 
 
 def test_a_row_the_database_refuses_is_reported_and_the_others_imported_on_both_paths(
@@ -357,3 +364,12 @@ def test_failing_a_stale_import_drops_the_work_tables_its_dead_worker_left():
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE '\\_import\\_%%' ORDER BY relname")
         assert [name for (name,) in cursor.fetchall()] == [f"_import_{fresh.pk}_plan"]
+
+
+def test_a_file_with_only_the_header_gives_the_same_result_on_both_paths(monkeypatch, staged, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text(HEADER + "\n\n")
+
+    job, customers, _consents = both_paths(monkeypatch, staged, path)
+
+    assert (job["status"], job["counts"], job["rows"]) == ("done", (0, 0, 0, 0), (0, 0)) and not customers
