@@ -18,6 +18,7 @@ $PY manage.py load_playbooks
 $PY manage.py funnel_backfill
 $PY manage.py load_survey_demo
 $PY manage.py load_support_demo
+$PY manage.py load_loyalty_demo
 
 pids=()
 cleanup() {
