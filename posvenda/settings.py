@@ -226,6 +226,11 @@ SPECTACULAR_SETTINGS = {
         "TicketChannelEnum": "support.api.enums.TicketChannel",
         "TicketCategoryEnum": "support.api.enums.TicketCategory",
         "TicketEventKindEnum": "support.api.enums.TicketEventKind",
+        "LoyaltyCurrencyEnum": "loyalty.api.enums.LoyaltyCurrency",
+        "LedgerEntryKindEnum": "loyalty.api.enums.LedgerEntryKind",
+        "LedgerEntrySourceEnum": "loyalty.api.enums.LedgerEntrySource",
+        "RewardKindEnum": "loyalty.api.enums.RewardKind",
+        "ReferralStatusEnum": "loyalty.api.enums.ReferralStatus",
     },
 }
 

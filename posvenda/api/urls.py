@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from customers.api import views as customer_views
+from loyalty.api import views as loyalty_views
 from support.api import views as support_views
 from surveys.api import views as survey_views
 
@@ -18,7 +19,11 @@ router.register("surveys", survey_views.SurveyViewSet, basename="survey")
 router.register("survey-invitations", survey_views.InvitationViewSet, basename="survey-invitation")
 router.register("survey-responses", survey_views.ResponseViewSet, basename="survey-response")
 router.register("tickets", support_views.TicketViewSet, basename="ticket")
+router.register("loyalty/accounts", loyalty_views.AccountViewSet, basename="loyalty-account")
+router.register("loyalty/referrals", loyalty_views.ReferralViewSet, basename="loyalty-referral")
+router.register("loyalty/rewards", loyalty_views.RewardViewSet, basename="loyalty-reward")
 
 urlpatterns = [
+    path("loyalty/liability/", loyalty_views.LiabilityView.as_view(), name="loyalty-liability"),
     path("", include(router.urls)),
 ]
