@@ -520,3 +520,84 @@ def liability() -> dict[str, Decimal]:
     cashback = (totals.get(Currency.CASHBACK) or Decimal("0")).quantize(CENT)
     points_value = (points * prog.point_value).quantize(CENT, rounding=ROUND_HALF_UP)
     return {"points": points, "points_value": points_value, "cashback": cashback, "total": points_value + cashback}
+
+
+# --- programme settings and catalogue (CS pages) -----------------------------------------------
+
+
+def _require_manager(actor: Any) -> None:
+    if actor is not None and not roles.is_manager(actor):
+        raise PermissionDenied(_("Only a CS manager can change the loyalty programme."))
+
+
+def _full_clean(instance: Any) -> None:
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
+
+
+@transaction.atomic
+def programme_save(*, actor: Any, **fields: Any) -> Programme:
+    """Change the programme's rules. New rules apply to what is earned from now on; entries already
+    in the ledger keep their amounts and expiry dates."""
+    _require_manager(actor)
+    prog = Programme.objects.select_for_update().filter(pk=programme().pk).get()
+    allowed = {f.name for f in Programme._meta.concrete_fields} - {"id", "created_at", "updated_at"}
+    for name, value in fields.items():
+        if name not in allowed:
+            raise ValueError(f"unknown programme field {name!r}")
+        setattr(prog, name, value)
+    _full_clean(prog)
+    prog.save()
+    return prog
+
+
+@transaction.atomic
+def tier_save(*, actor: Any, tier: Tier | None, name: str, min_points: int, benefits: str = "") -> Tier:
+    _require_manager(actor)
+    tier = tier or Tier()
+    tier.name, tier.min_points, tier.benefits = (name or "").strip(), min_points, (benefits or "").strip()
+    errors: dict[str, list[str]] = {}
+    if Tier.objects.filter(name__iexact=tier.name).exclude(pk=tier.pk).exists():
+        errors["name"] = [_("Another tier already has this name.")]
+    if Tier.objects.filter(min_points=min_points).exclude(pk=tier.pk).exists():
+        errors["min_points"] = [_("Another tier already starts at this number of points.")]
+    if errors:
+        raise ValidationError(errors)
+    _full_clean(tier)
+    tier.save()
+    return tier
+
+
+@transaction.atomic
+def tier_delete(*, actor: Any, tier: Tier) -> None:
+    """Tiers are computed, never stored on accounts: removing one just moves its customers down."""
+    _require_manager(actor)
+    tier.delete()
+
+
+@transaction.atomic
+def reward_save(
+    *, actor: Any, reward: Reward | None, name: str, kind: str, description: str, cost_points: int, is_active: bool
+) -> Reward:
+    """Create or change a reward. Redemptions already made keep their code and cost (the ledger)."""
+    _require_manager(actor)
+    reward = reward or Reward()
+    reward.name, reward.kind = (name or "").strip(), kind
+    reward.description, reward.cost_points, reward.is_active = (description or "").strip(), cost_points, is_active
+    if not cost_points or cost_points <= 0:
+        raise ValidationError({"cost_points": [_("The cost must be at least 1 point.")]})
+    _full_clean(reward)
+    reward.save()
+    return reward
+
+
+@transaction.atomic
+def reward_set_active(*, actor: Any, reward: Reward, active: bool) -> Reward:
+    """Deactivate (hide from the catalogue, no new redemptions) or reactivate a reward; rewards are
+    never deleted, their redemptions point at them."""
+    _require_manager(actor)
+    Reward.objects.filter(pk=reward.pk).update(is_active=active, updated_at=timezone.now())
+    reward.is_active = active
+    return reward

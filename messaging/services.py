@@ -49,6 +49,7 @@ VARIABLE_ALIASES: dict[str, tuple[str, ...]] = {
     "company": ("empresa", "company"),
     "preferences_url": ("link_preferencias", "preferences_url"),
     "unsubscribe_url": ("link_descadastro", "unsubscribe_url"),
+    "loyalty_url": ("link_fidelidade", "loyalty_url"),
 }
 AVAILABLE_VARIABLES: tuple[str, ...] = tuple(alias for aliases in VARIABLE_ALIASES.values() for alias in aliases)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -137,6 +138,17 @@ def _money(amount: Any) -> str:
     return f"R$ {number}" if not (translation.get_language() or "").startswith("en") else f"R${number}"
 
 
+def _loyalty_url(customer: Customer) -> str:
+    """The customer's signed loyalty page (balance, rewards, referral link); the account is created
+    on first use, as it holds the referral code the link is signed with."""
+    if not customer.pk:
+        return ""
+    from loyalty.links import account_url
+    from loyalty.services import account_for
+
+    return account_url(customer.pk, account_for(customer).referral_code)
+
+
 def template_variables(*, customer: Customer, language: str) -> dict[str, str]:
     """Values of the built-in variables for ``customer``, formatted for ``language``."""
     with translation.override(language):
@@ -168,6 +180,7 @@ def template_variables(*, customer: Customer, language: str) -> dict[str, str]:
             "company": setting("MESSAGING_COMPANY_NAME", "Posvenda"),
             "preferences_url": links.preferences_url(customer.pk) if customer.pk else "",
             "unsubscribe_url": links.unsubscribe_url(customer.pk) if customer.pk else "",
+            "loyalty_url": _loyalty_url(customer),
         }
     return {alias: canonical[key] for key, aliases in VARIABLE_ALIASES.items() for alias in aliases}
 
