@@ -212,8 +212,6 @@ class RedeemSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"reward_id": [_("Give either reward_id or points (with a reason), not both.")]}
             )
-        if has_reward and not attrs["reward_id"].is_active:
-            raise serializers.ValidationError({"reward_id": [_("This reward is not available.")]})
         return attrs
 
 

@@ -402,7 +402,9 @@ class AccountViewSet(CRMViewSet):
             )
         else:
             matches = existing is not None and existing.source_ref == "" and existing.amount == -data["points"]
-        replay = _reused(existing, matches)
+        if _reused(existing, matches):  # a replay: the first result, whatever changed since
+            assert existing is not None
+            return self._entry_response({"entry": existing, "redemption": getattr(existing, "redemption", None)}, True)
         try:
             if reward is not None:
                 redemption: Redemption | None = services.reward_redeem(
@@ -419,9 +421,7 @@ class AccountViewSet(CRMViewSet):
                 exc, {"amount": "points" if reward is None else "reward_id", "reward": "reward_id"}
             ) from exc
         entry = entry_queryset().get(pk=entry_id)
-        if redemption is not None:
-            redemption = Redemption.objects.select_related("reward").get(pk=redemption.pk)
-        return self._entry_response({"entry": entry, "redemption": redemption}, replay)
+        return self._entry_response({"entry": entry, "redemption": getattr(entry, "redemption", None)}, False)
 
     @extend_schema(
         summary="Use cashback on an order",
@@ -451,16 +451,18 @@ class AccountViewSet(CRMViewSet):
         data = self.parse(s.CashbackUseSerializer, data=request.data)
         order_ref = data["order_ref"].strip()
         existing = entry_queryset().filter(idempotency_key=f"cashback:{key}").first()
-        replay = _reused(
+        if _reused(
             existing, existing is not None and existing.amount == -data["amount"] and existing.source_ref == order_ref
-        )
+        ):
+            assert existing is not None
+            return self._entry_response(existing, True)
         try:
             entry = services.cashback_use(
                 account=account, amount=data["amount"], order_ref=order_ref, key=key, actor=request.user
             )
         except DjangoValidationError as exc:
             raise _service_errors(exc, {}) from exc
-        return self._entry_response(entry_queryset().get(pk=entry.pk), replay)
+        return self._entry_response(entry_queryset().get(pk=entry.pk), False)
 
     @extend_schema(
         summary="Adjust a balance by hand (managers)",
@@ -498,13 +500,13 @@ class AccountViewSet(CRMViewSet):
         account = self.account()
         key = idempotency_key(request, account, required=False)
         data = self.parse(s.AdjustSerializer, data=request.data)
-        replay = False
-        if key:
-            existing = entry_queryset().filter(idempotency_key=f"adjust:{key}").first()
-            replay = _reused(
-                existing,
-                existing is not None and existing.amount == data["amount"] and existing.currency == data["currency"],
-            )
+        existing = entry_queryset().filter(idempotency_key=f"adjust:{key}").first() if key else None
+        if _reused(
+            existing,
+            existing is not None and existing.amount == data["amount"] and existing.currency == data["currency"],
+        ):
+            assert existing is not None
+            return self._entry_response(existing, True)
         try:
             entry = services.adjust(
                 actor=request.user,
@@ -516,7 +518,7 @@ class AccountViewSet(CRMViewSet):
             )
         except DjangoValidationError as exc:
             raise _service_errors(exc, {}) from exc
-        return self._entry_response(entry_queryset().get(pk=entry.pk), replay)
+        return self._entry_response(entry_queryset().get(pk=entry.pk), False)
 
 
 # --- referrals ---------------------------------------------------------------------------------

@@ -189,6 +189,10 @@ def test_redeeming_a_reward_replayed_with_the_same_key_books_once(agent):
     assert body["entry"]["created_by"]["username"] == "agente"
     assert Redemption.objects.count() == 1 and Entry.objects.filter(kind="redeem").count() == 1
     assert points(customer) == Decimal("100")
+    reward.is_active = False  # withdrawn from the catalogue since: a retry still gets its first result
+    reward.save()
+    late = client.post(url(customer, "redeem/"), {"reward_id": reward.pk}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    assert late.status_code == 200 and late.json() == body
 
 
 def test_redeeming_points_replayed_books_once_and_a_reused_key_is_refused(agent):
