@@ -249,6 +249,9 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
         "first result (200) and books nothing twice; with a different request it is refused (400)."
     ),
 )
+CUSTOMER_ID_PARAM = OpenApiParameter(
+    "customer_id", OpenApiTypes.INT, location=OpenApiParameter.PATH, description="The customer's Posvenda id."
+)
 PAGE_PARAMS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The pagination cursor value."),
     OpenApiParameter("page_size", OpenApiTypes.INT, description="Number of results to return per page."),
@@ -294,6 +297,7 @@ class RewardCursorPagination(CursorPagination):
             "earned in the last 12 months (points_12m); points_to_next_tier is what is still missing for "
             "next_tier. The account is opened, with its referral code, the first time it is asked for."
         ),
+        parameters=[CUSTOMER_ID_PARAM],
         responses={200: s.AccountSerializer, **read_errors(detail=True)},
         examples=[OpenApiExample("Account", value=ACCOUNT_EXAMPLE, response_only=True)],
     ),
@@ -342,7 +346,7 @@ class AccountViewSet(CRMViewSet):
             "signed, in points or, for cashback, in R$."
         ),
         filters=False,
-        parameters=LEDGER_PARAMS,
+        parameters=[CUSTOMER_ID_PARAM, *LEDGER_PARAMS],
         responses={
             200: s.EntrySerializer(many=True),
             **write_errors(
@@ -376,7 +380,7 @@ class AccountViewSet(CRMViewSet):
             "requests.\n\nThe Idempotency-Key header is required: the same key again answers 200 with the "
             "same entry and redemption, and nothing is booked twice."
         ),
-        parameters=[IDEMPOTENCY_PARAM],
+        parameters=[CUSTOMER_ID_PARAM, IDEMPOTENCY_PARAM],
         request=s.RedeemSerializer,
         responses={
             201: OpenApiResponse(s.RedeemResultSerializer, description="Booked."),
@@ -430,7 +434,7 @@ class AccountViewSet(CRMViewSet):
             "not enough cashback is a 400 and nothing is booked.\n\nThe Idempotency-Key header is required: "
             "the same key again answers 200 with the same entry, and nothing is booked twice."
         ),
-        parameters=[IDEMPOTENCY_PARAM],
+        parameters=[CUSTOMER_ID_PARAM, IDEMPOTENCY_PARAM],
         request=s.CashbackUseSerializer,
         responses={
             201: OpenApiResponse(s.EntrySerializer, description="Booked."),
@@ -472,13 +476,14 @@ class AccountViewSet(CRMViewSet):
             "retry safe (200 with the same entry)."
         ),
         parameters=[
+            CUSTOMER_ID_PARAM,
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
                 OpenApiTypes.STR,
                 location=OpenApiParameter.HEADER,
                 required=False,
                 description="Optional: the same key again returns the first entry and books nothing twice.",
-            )
+            ),
         ],
         request=s.AdjustSerializer,
         responses={
