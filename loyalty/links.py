@@ -1,7 +1,7 @@
 """Signed, login-free links of the loyalty programme: the customer's own loyalty page.
 
 The token carries the customer id and the account's referral code, signed with SECRET_KEY under a
-salt of its own (django.core.signing). A tampered token fails the signature; a token naming a
+salt of its own (django.core.signing), without a timestamp so the link is stable. A tampered token fails the signature; a token naming a
 customer whose account has another referral code is refused as well. It does not expire: the link
 sits in old e-mails and must keep working. The referral link (``/loyalty/r/<code>/``) is public on
 purpose: it is meant to be shared, and it shows no more than the referrer's first name.
@@ -18,12 +18,13 @@ SALT = "posvenda.loyalty.account"
 
 
 def account_token(customer_id: int, referral_code: str) -> str:
-    return signing.dumps([customer_id, referral_code], salt=SALT)
+    # No timestamp (Signer, not dumps): the same customer always gets the same link.
+    return signing.Signer(salt=SALT).sign_object([customer_id, referral_code])
 
 
 def token_payload(token: str) -> tuple[int, str]:
     """(customer id, referral code) in ``token``; raises signing.BadSignature when tampered with."""
-    value = signing.loads(token, salt=SALT)
+    value = signing.Signer(salt=SALT).unsign_object(token)
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
         raise signing.BadSignature("unexpected token payload")
     return value[0], value[1]
