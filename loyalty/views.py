@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -38,6 +38,7 @@ from .models import Account, Currency, Entry, Referral, Reward, Tier
 from .templatetags.loyalty_tags import account_balances
 
 PAGE_SIZE = 50
+CENT = Decimal("0.01")
 TOP_BALANCES = 20
 ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
 REFERRAL_SORTS: dict[str, tuple[str, ...]] = {
@@ -208,6 +209,14 @@ def accounts_with_balances(now: datetime | None = None) -> QuerySet[Account]:
     )
 
 
+def _tier_for(earned: Decimal, ordered: list[Tier]) -> Tier | None:
+    current = None
+    for tier in ordered:
+        if max(Decimal("0"), earned) >= tier.min_points:
+            current = tier
+    return current
+
+
 def liability_by_tier(tiers: list[Tier], now: datetime | None = None) -> list[dict[str, Any]]:
     """Outstanding points and cashback per tier (plus "no tier" when the lowest starts above 0)."""
     prog = services.programme()
@@ -222,18 +231,14 @@ def liability_by_tier(tiers: list[Tier], now: datetime | None = None) -> list[di
         .values_list("points", "cashback", "points_12m")
     )
     for points, cashback, earned in rows.iterator(chunk_size=2000):
-        earned = max(Decimal("0"), earned)
-        tier = None
-        for t in ordered:
-            if earned >= t.min_points:
-                tier = t
+        tier = _tier_for(earned, ordered)
         bucket = buckets[tier.pk if tier else None]
         bucket["accounts"] += 1
         bucket["points"] += points
         bucket["cashback"] += cashback
     result = [b for b in buckets.values() if b["tier"] is not None or b["accounts"]]
     for b in result:
-        b["points_value"] = (b["points"] * prog.point_value).quantize(Decimal("0.01"))
+        b["points_value"] = (b["points"] * prog.point_value).quantize(CENT, rounding=ROUND_HALF_UP)
         b["total"] = b["points_value"] + b["cashback"]
     return result
 
@@ -244,6 +249,10 @@ def liability(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     prog = services.programme()
     tiers = list(Tier.objects.order_by("min_points"))
+    if request.GET.get("export") == "csv":
+        response = StreamingHttpResponse(_liability_rows(prog, tiers), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="loyalty-liability-{timezone.localdate():%Y%m%d}.csv"'
+        return response
     top = list(
         accounts_with_balances()
         .filter(points__gt=0)
@@ -257,7 +266,7 @@ def liability(request: HttpRequest) -> HttpResponse:
         .order_by("-cashback", "id")[:TOP_BALANCES]
     )
     for account in top:
-        account.points_value = (account.points * prog.point_value).quantize(Decimal("0.01"))
+        account.points_value = (account.points * prog.point_value).quantize(CENT, rounding=ROUND_HALF_UP)
     return render(
         request,
         "loyalty/liability.html",
@@ -269,6 +278,38 @@ def liability(request: HttpRequest) -> HttpResponse:
             "top_cashback": top_cashback,
         },
     )
+
+
+LIABILITY_EXPORT_COLUMNS = (
+    "customer_id",
+    "customer",
+    "referral_code",
+    "tier",
+    "points_12m",
+    "points",
+    "points_value",
+    "cashback",
+    "total",
+)
+
+
+def _liability_rows(prog: Any, tiers: list[Tier]) -> Iterator[str]:
+    """Every account holding a balance (largest liability first): what finance reconciles."""
+    writer = csv.writer(Echo())
+    yield "\ufeff"
+    yield writer.writerow(LIABILITY_EXPORT_COLUMNS)
+    rows = (
+        accounts_with_balances()
+        .filter(Q(points__gt=0) | Q(cashback__gt=0) | Q(points__lt=0) | Q(cashback__lt=0))
+        .values_list("customer_id", "customer__name", "referral_code", "points_12m", "points", "cashback")
+        .order_by("-points", "-cashback", "customer_id")
+    )
+    for customer_id, name, code, earned, points, cashback in rows.iterator(chunk_size=2000):
+        tier = _tier_for(earned, tiers)
+        earned, points, cashback = (Decimal(v).quantize(CENT) for v in (earned, points, cashback))
+        value = (points * prog.point_value).quantize(CENT, rounding=ROUND_HALF_UP)
+        row = [customer_id, name, code, tier.name if tier else "", earned, points, value, cashback, value + cashback]
+        yield writer.writerow([csv_safe(str(v)) for v in row])
 
 
 # --- referrals ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
 
+from customers.models import Customer
 from loyalty import links, services
 from loyalty.models import Currency, Entry, Programme, Referral, Reward, Tier
 from messaging import services as messaging_services
@@ -359,3 +360,63 @@ def test_message_variable_links_to_the_signed_loyalty_page(own_customer):
     account = services.account_for(own_customer)
     url = links.account_url(own_customer.pk, account.referral_code)
     assert body == f"Seu link: {url} / {url}"
+
+
+def test_liability_csv_lists_every_balance_exactly(client, manager, agent):
+    ana = CustomerFactory(name="Ana Prata")
+    book(ana, "1200")
+    book(ana, "-300", kind=Entry.Kind.REDEEM)
+    book(ana, "10.00", currency=Currency.CASHBACK)
+    bia = CustomerFactory(name="=Bia")
+    book(bia, "400", days_ago=800)
+    book(CustomerFactory(name="Caio Zero"), "0.50", currency=Currency.CASHBACK, key="c1")
+    Entry.objects.create(
+        account=services.account_for(CustomerFactory.create(name="Nobody")),
+        kind=Entry.Kind.ADJUST,
+        amount=Decimal("5"),
+        source=Entry.Source.MANUAL,
+        idempotency_key="n1",
+        created_at=timezone.now(),
+    )
+    Entry.objects.create(
+        account=services.account_for(Customer.objects.get(name="Nobody")),
+        kind=Entry.Kind.ADJUST,
+        amount=Decimal("-5"),
+        source=Entry.Source.MANUAL,
+        idempotency_key="n2",
+        created_at=timezone.now(),
+    )
+    client.force_login(agent)
+    assert client.get(LIABILITY, {"export": "csv"}).status_code == 403
+    client.force_login(manager)
+
+    response = client.get(LIABILITY, {"export": "csv"})
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff"))))
+    code = {c.name: services.account_for(c).referral_code for c in Customer.objects.all()}
+    assert rows == [
+        [
+            "customer_id",
+            "customer",
+            "referral_code",
+            "tier",
+            "points_12m",
+            "points",
+            "points_value",
+            "cashback",
+            "total",
+        ],
+        [str(ana.pk), "Ana Prata", code["Ana Prata"], "Prata", "1200.00", "900.00", "45.00", "10.00", "55.00"],
+        [str(bia.pk), "'=Bia", code["=Bia"], "Bronze", "0.00", "400.00", "20.00", "0.00", "20.00"],
+        [
+            str(Customer.objects.get(name="Caio Zero").pk),
+            "Caio Zero",
+            code["Caio Zero"],
+            "Bronze",
+            "0.00",
+            "0.00",
+            "0.00",
+            "0.50",
+            "0.50",
+        ],
+    ]
