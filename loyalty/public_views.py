@@ -209,3 +209,9 @@ def referral_thanks(request: HttpRequest, code: str) -> HttpResponse:
         "referral_thanks.html",
         {"first_name": _first_name(account.customer), "programme": services.programme()},
     )
+
+
+def csrf_failed(request: HttpRequest) -> HttpResponse:
+    """A public loyalty form refused by the CSRF check (cookies blocked, page open too long):
+    a friendly page back to the same link, nothing booked."""
+    return _render(request, "csrf_failed.html", {"retry_url": request.path}, status=403)

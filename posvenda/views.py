@@ -27,8 +27,8 @@ def api_token(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: survey respondents get the survey's own friendly page; everything else
-    Django's default 403 page."""
+    """CSRF_FAILURE_VIEW: survey respondents and loyalty customers get their public pages' friendly
+    version; everything else Django's default 403 page."""
     from django.urls import reverse
     from django.views.csrf import csrf_failure as django_csrf_failure
 
@@ -37,4 +37,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         from surveys.public_views import csrf_failed
 
         return csrf_failed(request)
+    loyalty_prefixes = (reverse("loyalty:account", args=["x"])[:-2], reverse("loyalty:referral", args=["x"])[:-2])
+    if request.path.startswith(loyalty_prefixes):
+        from loyalty.public_views import csrf_failed as loyalty_csrf_failed
+
+        return loyalty_csrf_failed(request)
     return django_csrf_failure(request, reason=reason)

@@ -420,3 +420,19 @@ def test_liability_csv_lists_every_balance_exactly(client, manager, agent):
             "0.50",
         ],
     ]
+
+
+def test_360_page_shows_the_loyalty_panel(client, agent, own_customer):
+    from django.urls import reverse as url_for
+
+    from loyalty import services as loyalty_services
+    from tests.factories import OrderFactory
+
+    loyalty_services.order_reward(order_id=OrderFactory(customer=own_customer, amount="250.00").pk)
+    client.force_login(agent)
+    client.cookies["django_language"] = "en"
+
+    html = client.get(url_for("customers:detail", args=[own_customer.pk])).content.decode()
+
+    panel = html[html.index('id="panel-loyalty"') :]
+    assert "250" in panel and loyalty_services.account_for(own_customer).referral_code in panel

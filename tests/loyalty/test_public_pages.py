@@ -177,8 +177,10 @@ def test_an_inactive_reward_cannot_be_redeemed(client, account, reward):
 def test_redeem_needs_the_csrf_token(account, reward):
     earn(account, "1000", key="o1")
     client = Client(enforce_csrf_checks=True)
-    response = client.post(page_url(account), {"reward": reward.pk, "nonce": "c" * 20})
+    url = page_url(account)
+    response = client.post(url, {"reward": reward.pk, "nonce": "c" * 20}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 403
+    assert "Open the page again" in response.content.decode() and f'href="{url}"' in response.content.decode()
     assert not Redemption.objects.exists()
 
 
@@ -239,5 +241,6 @@ def test_referral_landing_refuses_bad_input_and_unknown_codes(client, account):
 def test_referral_form_needs_the_csrf_token(account):
     client = Client(enforce_csrf_checks=True)
     url = reverse("loyalty:referral", args=[account.referral_code])
-    assert client.post(url, {"name": "Paulo", "email": "paulo@example.com"}).status_code == 403
+    response = client.post(url, {"name": "Paulo", "email": "paulo@example.com"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 403 and "Open the page again" in response.content.decode()
     assert not Referral.objects.exists()
