@@ -75,8 +75,11 @@ def _account_from_token(token: str) -> Account | None:
 
 
 def _first_name(customer: Customer) -> str:
-    """All the referral page tells about the referrer: the first word of the name."""
-    return (customer.name or "").split()[0] if (customer.name or "").split() else ""
+    """How the pages greet the customer: a person by first name, a company by its name."""
+    name = (customer.name or "").strip()
+    if customer.kind != Customer.Kind.PERSON:
+        return name
+    return name.split()[0] if name else ""
 
 
 def _nonce() -> str:
