@@ -25,6 +25,7 @@ app.conf.beat_schedule = {
     "loyalty-expire-points": {"task": "loyalty.tasks.expire_points", "schedule": crontab(hour=3, minute=15)},
     "loyalty-birthday-points": {"task": "loyalty.tasks.birthday_points", "schedule": crontab(hour=8, minute=5)},
     "support-check-sla": {"task": "support.tasks.check_sla", "schedule": 60.0},
+    "surveys-run-due-follow-ups": {"task": "surveys.tasks.run_due_follow_ups", "schedule": 60.0},
     "surveys-send-due": {"task": "surveys.tasks.send_due", "schedule": 60.0},
     "surveys-send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": crontab(minute="*/10")},
     "surveys-run-pending-waves": {"task": "surveys.tasks.run_pending_waves", "schedule": 60.0},

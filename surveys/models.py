@@ -272,6 +272,9 @@ class Response(models.Model):
     answered_at = models.DateTimeField(_("answered at"))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     times_answered = models.PositiveSmallIntegerField(_("times answered"), default=1)
+    # Set when an answer from the public page waits for its follow-up (close the loop, funnel,
+    # events) to run in a worker; cleared by the one run that claims it.
+    follow_up_due = models.BooleanField(_("follow-up waiting"), default=False)
 
     loop = models.CharField(_("follow-up"), max_length=8, choices=Loop.choices, blank=True, default="")
     loop_task = models.ForeignKey(
@@ -313,6 +316,7 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["survey", "-answered_at"], name="response_survey_idx"),
             models.Index(fields=["customer", "kind", "-answered_at"], name="response_customer_kind_idx"),
+            models.Index(fields=["follow_up_due"], condition=Q(follow_up_due=True), name="response_follow_up_idx"),
         ]
 
     def __str__(self) -> str:

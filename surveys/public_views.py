@@ -96,6 +96,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
                     score=request.POST.get("score"),
                     reason=request.POST.get("reason"),
                     comment=request.POST.get("comment", ""),
+                    defer_follow_up=True,  # the request only records the answer; a worker closes the loop
                 )
             except services.BadLink as exc:
                 return _bad_link(request, exc.reason)

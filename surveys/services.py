@@ -763,12 +763,21 @@ def _clean_answer(survey: Survey, texts: dict[str, Any], score: Any, reason: Any
 
 @transaction.atomic
 def response_submit(
-    *, invitation: Invitation, score: Any = None, reason: Any = None, comment: Any = "", now: datetime | None = None
+    *,
+    invitation: Invitation,
+    score: Any = None,
+    reason: Any = None,
+    comment: Any = "",
+    now: datetime | None = None,
+    defer_follow_up: bool = False,
 ) -> Response:
     """Record (or update) the answer to ``invitation``; closes the loop as the survey says.
 
     Answering again through the same link updates the one response. Raises ValidationError with
     the field messages for a score outside the scale or an unknown exit reason (nothing saved).
+    ``defer_follow_up`` (the public page): only the answer is written in the request; closing the
+    loop, the funnel move and the ``survey_answered`` event run in a worker right after commit
+    (``response_follow_up``), with the every-minute beat entry as the safety net.
     """
     now = now or timezone.now()
     # Lock the invitation row only: FOR UPDATE on the join would also lock the survey row and make
@@ -800,22 +809,63 @@ def response_submit(
         response.answered_at = now
     response.score, response.reason, response.comment = answer["score"], answer["reason"], answer["comment"]
     response.category = category
+    response.follow_up_due = defer_follow_up
     response.save()
     if locked.status != Status.ANSWERED:
         locked.status = Status.ANSWERED
         locked.save(update_fields=["status"])
+    if defer_follow_up:
+        response_id = response.pk
+
+        def enqueue() -> None:
+            from . import tasks
+
+            try:
+                tasks.follow_up.delay(response_id)
+            except Exception:  # the row says it is due: the every-minute beat entry runs it
+                log.warning("Broker unavailable; the follow-up of response %s waits for beat.", response_id)
+
+        transaction.on_commit(enqueue)
+    else:
+        _follow_up(response, first=first, now=now)
+    return response
+
+
+def _follow_up(response: Response, *, first: bool, now: datetime) -> None:
     _close_loop_after_answer(response, now=now)
     events.emit(
         events.SURVEY_ANSWERED,
         response_id=response.pk,
-        survey_id=survey.pk,
-        customer_id=locked.customer_id,
-        kind=survey.kind,
+        survey_id=response.survey_id,
+        customer_id=response.customer_id,
+        kind=response.kind,
         score=response.score,
-        category=category,
+        category=response.category,
         first=first,
     )
-    return response
+
+
+@transaction.atomic
+def response_follow_up(*, response_id: int, now: datetime | None = None) -> bool:
+    """Run the deferred follow-up of an answer once (claimed by clearing ``follow_up_due``)."""
+    claimed = Response.objects.filter(pk=response_id, follow_up_due=True).update(follow_up_due=False)
+    if claimed != 1:
+        return False
+    response = Response.objects.select_related("survey", "customer").get(pk=response_id)
+    _follow_up(response, first=response.times_answered == 1, now=now or timezone.now())
+    return True
+
+
+def follow_ups_run_due(*, limit: int = 500) -> int:
+    """Every minute: the follow-ups whose hand-off to a worker was lost."""
+    ids = list(Response.objects.filter(follow_up_due=True).order_by("id").values_list("id", flat=True)[:limit])
+    done = 0
+    for response_id in ids:
+        try:
+            done += response_follow_up(response_id=response_id)
+        except Exception:
+            log.exception("Follow-up of survey response %s failed", response_id)
+    return done
 
 
 def _close_loop_after_answer(response: Response, *, now: datetime) -> None:

@@ -14,6 +14,18 @@ def send_due() -> int:
 
 
 @shared_task
+def follow_up(response_id: int) -> bool:
+    """Right after a public answer: close the loop, move the funnel, emit survey_answered (once)."""
+    return services.response_follow_up(response_id=response_id)
+
+
+@shared_task
+def run_due_follow_ups() -> int:
+    """Every minute: follow-ups whose hand-off was lost (broker down, worker killed)."""
+    return services.follow_ups_run_due()
+
+
+@shared_task
 def send_reminders() -> int:
     """Every 10 minutes: the one reminder to those who have not answered after N days."""
     return services.invitations_remind_due()

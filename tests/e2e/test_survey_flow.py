@@ -67,6 +67,12 @@ def test_customer_answers_the_emailed_nps_survey_in_the_browser(live_server, smt
         finally:
             browser.close()
 
+    # the page only recorded the answer; the worker's follow-up job closes the loop
+    from surveys.services import follow_ups_run_due
+
+    assert Response.objects.get().follow_up_due
+    assert follow_ups_run_due() == 1 and follow_ups_run_due() == 0
+
     # and the database holds what the browser showed: one response, the owner's follow-up task
     response = Response.objects.get()
     assert (response.invitation_id, response.customer_id) == (invitation.pk, customer.pk)

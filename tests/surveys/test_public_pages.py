@@ -251,6 +251,7 @@ def test_expired_link_is_refused_with_410_and_replay_changes_nothing(client, nps
     invitation = sent_invitation(nps_survey, customer)
     first = client.post(answer_url(invitation), {"score": "4", "comment": "Antes"})
     assert first.status_code == 302
+    services.follow_ups_run_due()  # the worker closes the loop: one task for the detractor
     # when the link expires and the same request is replayed
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -337,3 +338,23 @@ def test_two_customers_answering_the_same_survey_do_not_wait_for_each_other():
 
     assert not errors
     assert sorted(Response.objects.values_list("score", flat=True)) == [3, 9]
+
+
+def test_public_answer_defers_closing_the_loop_to_the_worker_once(client, nps_survey, customer):
+    from support.models import Ticket
+
+    invitation = sent_invitation(nps_survey, customer)
+    assert client.post(answer_url(invitation), {"score": "2", "comment": "Ruim"}).status_code == 302
+    # the request only recorded the answer
+    response = Response.objects.get()
+    assert response.follow_up_due and not Task.objects.exists() and not Ticket.objects.exists()
+
+    # the worker task (run twice, as a retried task would be) closes the loop once
+    assert services.response_follow_up(response_id=response.pk) is True
+    assert services.response_follow_up(response_id=response.pk) is False
+    assert Task.objects.filter(origin=Task.Origin.SURVEY).count() == 1 and Ticket.objects.count() == 1
+
+    # answering again through the page queues one more follow-up; no second task or ticket
+    client.post(answer_url(invitation), {"score": "1", "comment": "Pior"})
+    assert services.follow_ups_run_due() == 1
+    assert Task.objects.count() == 1 and Ticket.objects.count() == 1
