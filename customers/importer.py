@@ -730,6 +730,9 @@ class ChunkResult:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
+    # orders: written in this chunk, and those whose status is now refunded or cancelled
+    order_ids: list[int] = field(default_factory=list)
+    reversed_order_ids: list[int] = field(default_factory=list)
 
 
 class _Importer(ABC):
@@ -1386,6 +1389,15 @@ class OrderImporter(_ChildImporter):
     required_new = ("purchased_at", "amount")
     defaults = {"status": Order.Status.PAID, "channel": Order.Channel.ONLINE, "product": ""}
 
+    def after_write(self, result: ChunkResult, ops: list[Op]) -> None:
+        # Loyalty rewards (and reverses) imported orders through the orders_imported event; its
+        # keys make re-importing the same file book nothing twice.
+        status = self.fields.index("status")
+        written = [op for op in ops if op.changed and op.pk is not None]
+        reversed_statuses = (Order.Status.REFUNDED, Order.Status.CANCELLED)
+        result.order_ids = [op.pk for op in written if op.values[status] not in reversed_statuses]
+        result.reversed_order_ids = [op.pk for op in written if op.values[status] in reversed_statuses]
+
     def parse_fields(self, line: int, row: list[str], given: dict[str, Any], errors: list[RowError]) -> None:
         self._parsed(row, given, errors, line, "purchased_at", parse_datetime)
         self._parsed(row, given, errors, line, "amount", parse_amount)
@@ -1666,6 +1678,13 @@ def _write_chunk(
         )
         if result.created_ids:
             events.emit(CUSTOMERS_IMPORTED, customer_ids=result.created_ids, import_job_id=job.pk)
+        if result.order_ids or result.reversed_order_ids:
+            events.emit(
+                events.ORDERS_IMPORTED,
+                order_ids=result.order_ids,
+                reversed_order_ids=result.reversed_order_ids,
+                import_job_id=job.pk,
+            )
     return n, result
 
 

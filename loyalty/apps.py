@@ -15,3 +15,4 @@ class LoyaltyConfig(AppConfig):
         events.subscribe(events.ORDER_REFUNDED, handlers.on_order_reversed)
         events.subscribe(events.ORDER_CANCELLED, handlers.on_order_reversed)
         events.subscribe(events.SURVEY_ANSWERED, handlers.on_survey_answered)
+        events.subscribe(events.ORDERS_IMPORTED, handlers.on_orders_imported)

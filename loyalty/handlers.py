@@ -32,3 +32,14 @@ def on_survey_answered(*, event: str, response_id: int, customer_id: int, first:
         services.survey_bonus(response_id=response_id, customer_id=customer_id)
     except Exception:
         log.exception("loyalty: survey bonus for response %s failed", response_id)
+
+
+def on_orders_imported(*, event: str, order_ids: list[int], reversed_order_ids: list[int], **_: Any) -> None:
+    # A worker books them, so a 100,000-row orders import is not slowed down; if the broker is
+    # down, re-importing the file (or replaying the event) books the missing ones, never twice.
+    from . import tasks
+
+    try:
+        tasks.reward_imported_orders.delay(order_ids, reversed_order_ids)
+    except Exception:
+        log.exception("loyalty: could not queue the rewards of %s imported orders", len(order_ids))

@@ -24,6 +24,9 @@ ORDER_REFUNDED = "order_refunded"  # an order's status became refunded (a return
 CONTRACT_CHANGED = "contract_changed"
 INTERACTION_ADDED = "interaction_added"
 CUSTOMERS_IMPORTED = "customers_imported"  # one per import chunk: customer_ids, import_job_id
+# One per orders import chunk: order_ids (written), reversed_order_ids (now refunded/cancelled),
+# import_job_id. Not order_recorded per row: history imports must not trigger per-order surveys.
+ORDERS_IMPORTED = "orders_imported"
 PLAN_UPGRADED = "plan_upgraded"  # customer or contract MRR went up: customer_id, old_mrr, new_mrr
 STAGE_CHANGED = "stage_changed"  # customer_id, stage_change_id, from_stage, to_stage
 TICKET_CREATED = "ticket_created"  # ticket_id, customer_id
