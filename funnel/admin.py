@@ -5,17 +5,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from posvenda.admin import ReadOnlyAdmin
+
 from .models import DigestLog, Playbook, PlaybookStep, StageChange, StepRun, Task, TransitionRule
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History rows are written by services only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(StageChange)

@@ -19,7 +19,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
 from django.utils.crypto import get_random_string
@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from customers.models import Customer
-from messaging.conf import setting
+from posvenda.public import private, render_public
 
 from . import links, services
 from .forms import ReferralForm
@@ -38,27 +38,8 @@ HISTORY_PAGE_SIZE = 20
 NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
 
 
-def _html_lang(language: str) -> str:
-    return translation.to_locale(language).replace("_", "-")
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    # A personal link: keep it out of search engines and out of shared or browser caches.
-    response["X-Robots-Tag"] = "noindex"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    language = translation.get_language()
-    response = render(
-        request,
-        f"loyalty/public/{template}",
-        {**context, "html_lang": _html_lang(language), "company": setting("MESSAGING_COMPANY_NAME", "Posvenda")},
-        status=status,
-    )
-    response["Content-Language"] = language
-    return _private(response)
+    return render_public(request, f"loyalty/public/{template}", context, status)
 
 
 def _bad_link(request: HttpRequest) -> HttpResponse:
@@ -113,7 +94,7 @@ def account_page(request: HttpRequest, token: str) -> HttpResponse:
                     )
                 else:
                     url = reverse("loyalty:account", args=[token]) + f"?redeemed={redemption.pk}#redeemed"
-                    return _private(redirect(url))
+                    return private(redirect(url))
         return _account_render(request, token, account, error=error)
 
 
@@ -189,7 +170,7 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
             for field, messages in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages)
         else:
-            return _private(redirect(reverse("loyalty:referral_thanks", args=[account.referral_code])))
+            return private(redirect(reverse("loyalty:referral_thanks", args=[account.referral_code])))
     return _render(
         request,
         "referral.html",

@@ -1,10 +1,9 @@
 """Admin: the business calendar (working hours, holidays), teams and SLA policies are edited here by
 admins; tickets and their history are read-only (the support pages and services write them)."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from posvenda.admin import ReadOnlyAdmin
 
 from .models import Holiday, SlaAlert, SlaPolicy, Team, Ticket, TicketEvent, WorkingHours
 
@@ -30,14 +29,6 @@ class TeamAdmin(admin.ModelAdmin):
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ("name", "priority", "segment", "first_response_minutes", "resolution_minutes", "business_hours")
     list_filter = ("priority", "business_hours")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Ticket)

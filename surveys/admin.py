@@ -1,20 +1,11 @@
 """Read-only admin for inspection: surveys are edited in the CS pages, answers come from customers,
 and every write goes through surveys.services."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from posvenda.admin import ReadOnlyAdmin
 
 from .models import Invitation, Response, Survey, Wave
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Survey)

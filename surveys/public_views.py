@@ -12,12 +12,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
 from django.views.decorators.http import require_GET, require_http_methods
 
-from messaging.conf import setting
+from posvenda.public import private, render_public
 
 from . import services
 from .models import Invitation, Response
@@ -25,28 +25,8 @@ from .models import Invitation, Response
 BAD_LINK_STATUS = {"invalid": 404, "expired": 410}
 
 
-def _html_lang(language: str) -> str:
-    """BCP 47 tag for the lang attribute: "pt-br" → "pt-BR"."""
-    return translation.to_locale(language).replace("_", "-")
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    # A personal link: keep it out of search engines and out of shared or browser caches.
-    response["X-Robots-Tag"] = "noindex"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    language = translation.get_language()
-    response = render(
-        request,
-        f"surveys/public/{template}",
-        {**context, "html_lang": _html_lang(language), "company": setting("MESSAGING_COMPANY_NAME", "Posvenda")},
-        status=status,
-    )
-    response["Content-Language"] = language
-    return _private(response)
+    return render_public(request, f"surveys/public/{template}", context, status)
 
 
 def _bad_link(request: HttpRequest, reason: str) -> HttpResponse:
@@ -103,7 +83,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
             except ValidationError as exc:
                 errors = exc.message_dict
             else:
-                return _private(redirect(reverse("surveys:thanks", args=[token])))
+                return private(redirect(reverse("surveys:thanks", args=[token])))
         else:
             saved = _saved_response(invitation)
             chosen = {
@@ -138,7 +118,7 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, exc.reason)
     saved = _saved_response(invitation)
     if saved is None:
-        return _private(redirect(reverse("surveys:answer", args=[token])))
+        return private(redirect(reverse("surveys:answer", args=[token])))
     with translation.override(invitation.language):
         texts = services.survey_texts(survey=invitation.survey, language=invitation.language)
         return _render(
