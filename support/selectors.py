@@ -167,19 +167,24 @@ def support_report(
             "resolution_breached",
             "sla_policy_id",
             key_field,
+            "team_id",
+            "assignee_id",
             "assignee__first_name",
             "assignee__last_name",
         )
     )
-    groups: dict[str, list[dict[str, Any]]] = {}
+    # Grouped by id, not by the label shown: two agents may share a name.
+    groups: dict[int | None, list[dict[str, Any]]] = {}
+    labels: dict[int | None, str] = {}
     for ticket in tickets:
         if group_by == "team":
-            label = ticket[key_field] or ""
+            key, label = ticket["team_id"], ticket[key_field] or ""
         else:
             # an unassigned ticket has None names: its label is "" (the page says "unassigned")
             full = f"{ticket['assignee__first_name'] or ''} {ticket['assignee__last_name'] or ''}".strip()
-            label = full or ticket[key_field] or ""
-        groups.setdefault(label, []).append(ticket)
+            key, label = ticket["assignee_id"], full or ticket[key_field] or ""
+        groups.setdefault(key, []).append(ticket)
+        labels[key] = label
 
     def summary(items: list[dict[str, Any]]) -> dict[str, Any]:
         with_policy = [t for t in items if t["sla_policy_id"]]
@@ -206,7 +211,10 @@ def support_report(
         }
 
     overall = summary(tickets)
-    rows = [{"label": label, **summary(items)} for label, items in sorted(groups.items(), key=lambda kv: kv[0].lower())]
+    rows = [
+        {"label": labels[key], **summary(items)}
+        for key, items in sorted(groups.items(), key=lambda kv: (labels[kv[0]].lower(), kv[0] or 0))
+    ]
     return SupportReport(rows=rows, **overall)
 
 

@@ -216,3 +216,20 @@ def test_report_labels_unassigned_tickets_with_an_empty_label(policy_high):
     ticket = open_ticket(customer, when=at(23, 9))
     services.ticket_change(actor=None, ticket=ticket, status="resolved", at=at(23, 10))
     assert [row["label"] for row in support_report(start=at(23, 0), end=at(24, 0)).rows] == [""]
+
+
+def test_report_keeps_two_agents_with_the_same_name_apart(policy_high):
+    from posvenda import roles
+    from tests.factories import UserFactory
+
+    twins = [UserFactory(first_name="Ana", last_name="Souza", role=roles.AGENT) for _ in range(2)]
+    for hours, owner in ((1, twins[0]), (3, twins[1])):
+        ticket = open_ticket(CustomerFactory(owner=owner), when=at(23, 8))
+        services.ticket_change(actor=owner, ticket=ticket, status="resolved", at=at(23, 8) + timedelta(hours=hours))
+
+    rows = support_report(start=at(23, 0), end=at(24, 0)).rows
+
+    assert [(row["label"], row["resolved"], row["tmr"].mean) for row in rows] == [
+        ("Ana Souza", 1, H),
+        ("Ana Souza", 1, 3 * H),
+    ]
