@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -66,9 +66,8 @@ def batch_size() -> int:
     return max(1, int(setting("FUNNEL_CAMPAIGN_BATCH_SIZE", 1000)))
 
 
-def _require_manager(actor: AbstractBaseUser | None) -> None:
-    if actor is not None and not roles.is_manager(actor):
-        raise PermissionDenied(_("Only a CS manager can change campaigns."))
+def _require_manager(actor: Any) -> None:
+    roles.require_manager(actor, _("Only a CS manager can change campaigns."))
 
 
 # --- audiences ---------------------------------------------------------------------------------

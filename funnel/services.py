@@ -377,9 +377,8 @@ def rule_update(
 # --- playbooks ---------------------------------------------------------------------------------
 
 
-def _require_manager(actor: AbstractBaseUser | None) -> None:
-    if actor is not None and not roles.is_manager(actor):
-        raise PermissionDenied(_("Only a CS manager can change playbooks."))
+def _require_manager(actor: Any) -> None:
+    roles.require_manager(actor, _("Only a CS manager can change playbooks."))
 
 
 def _active_conflict(*, stage: str, segment: Segment | None, exclude_pk: int | None) -> bool:

@@ -26,8 +26,7 @@ from .models import Audience, Campaign, Playbook, PlaybookStep, Stage, Task, Tra
 
 
 def _require_manager(request: HttpRequest) -> None:
-    if not roles.is_manager(request.user):
-        raise PermissionDenied(_("Only a CS manager can change this."))
+    roles.require_manager(request.user, _("Only a CS manager can change this."))
 
 
 def _get_or_404(model: Any, pk: int) -> Any:

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from customers.models import Customer
 from posvenda.public import private, render_public
+from posvenda.web import int_param
 
 from . import links, services
 from .forms import ReferralForm
@@ -77,7 +78,7 @@ def account_page(request: HttpRequest, token: str) -> HttpResponse:
         error = ""
         if request.method == "POST":
             nonce = request.POST.get("nonce", "")
-            reward = Reward.objects.filter(pk=_int(request.POST.get("reward")), is_active=True).first()
+            reward = Reward.objects.filter(pk=int_param(request.POST.get("reward")), is_active=True).first()
             if reward is None:
                 error = str(_("This reward is no longer available. Please choose another one."))
             elif not NONCE.match(nonce):
@@ -98,10 +99,6 @@ def account_page(request: HttpRequest, token: str) -> HttpResponse:
         return _account_render(request, token, account, error=error)
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 def _account_render(request: HttpRequest, token: str, account: Account, *, error: str) -> HttpResponse:
     prog = services.programme()
     balances = account_balances(account)
@@ -114,7 +111,7 @@ def _account_render(request: HttpRequest, token: str, account: Account, *, error
         .order_by("-created_at", "-id"),
         HISTORY_PAGE_SIZE,
     ).get_page(request.GET.get("page"))
-    redeemed_id = _int(request.GET.get("redeemed"))
+    redeemed_id = int_param(request.GET.get("redeemed"))
     redeemed = (
         Redemption.objects.select_related("reward").filter(pk=redeemed_id, account=account).first()
         if redeemed_id

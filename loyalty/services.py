@@ -526,8 +526,7 @@ def liability() -> dict[str, Decimal]:
 
 
 def _require_manager(actor: Any) -> None:
-    if actor is not None and not roles.is_manager(actor):
-        raise PermissionDenied(_("Only a CS manager can change the loyalty programme."))
+    roles.require_manager(actor, _("Only a CS manager can change the loyalty programme."))
 
 
 def _full_clean(instance: Any) -> None:

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
@@ -29,8 +29,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from customers.forms import apply_service_errors
 from customers.models import Customer
 from posvenda import roles
-from posvenda.lists import Echo, csv_safe, sort_links
-from posvenda.web import crm_role_required
+from posvenda.lists import Echo, csv_datetime, csv_safe, sort_links
+from posvenda.web import crm_role_required, int_param
 
 from . import links, services
 from .forms import AdjustmentForm, ProgrammeForm, ReferralFilterForm, RewardForm, TierForm
@@ -71,16 +71,7 @@ REFERRAL_EXPORT_COLUMNS = (
 
 
 def _require_manager(request: HttpRequest) -> None:
-    if not roles.is_manager(request.user):
-        raise PermissionDenied(_("Only a CS manager can do this."))
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
-def _iso(value: Any) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+    roles.require_manager(request.user, _("Only a CS manager can do this."))
 
 
 # --- programme settings -------------------------------------------------------------------------
@@ -88,7 +79,7 @@ def _iso(value: Any) -> str:
 
 def _settings_context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
     prog = services.programme()
-    edit_id = _int(request.GET.get("tier"))
+    edit_id = int_param(request.GET.get("tier"))
     editing = Tier.objects.filter(pk=edit_id).first() if edit_id else None
     tier_form = forms.get("tier_form") or TierForm(instance=editing)
     return {
@@ -120,7 +111,7 @@ def programme_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("loyalty:settings")
         return render(request, "loyalty/settings.html", _settings_context(request, form=form))
     if action == "tier":
-        tier_id = _int(request.POST.get("tier_id"))
+        tier_id = int_param(request.POST.get("tier_id"))
         stored = Tier.objects.filter(pk=tier_id).first() if tier_id else None
         tier_form = TierForm(request.POST, instance=Tier.objects.filter(pk=tier_id).first() if tier_id else None)
         if tier_form.is_valid():
@@ -133,7 +124,7 @@ def programme_settings(request: HttpRequest) -> HttpResponse:
                 return redirect(reverse("loyalty:settings") + "#tiers")
         return render(request, "loyalty/settings.html", _settings_context(request, tier_form=tier_form))
     if action == "tier_delete":
-        tier = Tier.objects.filter(pk=_int(request.POST.get("tier_id"))).first()
+        tier = Tier.objects.filter(pk=int_param(request.POST.get("tier_id"))).first()
         if tier is not None:
             services.tier_delete(actor=request.user, tier=tier)
             messages.success(request, _("Tier “%(name)s” removed.") % {"name": tier.name})
@@ -145,7 +136,7 @@ def programme_settings(request: HttpRequest) -> HttpResponse:
 
 
 def _rewards_context(request: HttpRequest, form: RewardForm | None = None) -> dict[str, Any]:
-    edit_id = _int(request.GET.get("edit"))
+    edit_id = int_param(request.GET.get("edit"))
     editing = Reward.objects.filter(pk=edit_id).first() if edit_id else None
     form = form or RewardForm(instance=editing)
     rewards = Reward.objects.annotate(redeemed=Count("redemptions")).order_by("-is_active", "cost_points", "name")
@@ -163,7 +154,7 @@ def rewards(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "loyalty/rewards.html", _rewards_context(request))
     _require_manager(request)
-    reward_id = _int(request.POST.get("reward_id"))
+    reward_id = int_param(request.POST.get("reward_id"))
     stored = get_object_or_404(Reward, pk=reward_id) if reward_id else None
     if request.POST.get("action") in ("deactivate", "activate") and stored is not None:
         active = request.POST["action"] == "activate"
@@ -385,14 +376,14 @@ def _referral_rows(qs: QuerySet[Referral]) -> Iterator[str]:
     for r in qs.iterator(chunk_size=1000):
         row = [
             r.pk,
-            _iso(r.created_at),
+            csv_datetime(r.created_at),
             r.referrer.customer_id,
             r.referrer.customer.name,
             r.referrer.referral_code,
             r.name,
             r.email,
             r.status,
-            _iso(r.converted_at),
+            csv_datetime(r.converted_at),
             r.referred_id or "",
             r.referred.name if r.referred else "",
         ]
@@ -433,7 +424,7 @@ def adjust(request: HttpRequest, customer_id: int) -> HttpResponse:
                 return redirect(reverse("loyalty:adjust", args=[customer.pk]) + f"?done={entry.pk}")
     else:
         form = AdjustmentForm(initial={"nonce": get_random_string(32)})
-    done_id = _int(request.GET.get("done"))
+    done_id = int_param(request.GET.get("done"))
     done = Entry.objects.filter(pk=done_id, account=account).first() if done_id else None
     return render(
         request,

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.models import Consent, Customer
 from posvenda import roles
-from posvenda.lists import Echo, csv_safe, sort_links
+from posvenda.lists import Echo, csv_datetime, csv_safe, sort_links
 from posvenda.web import crm_role_required
 
 from . import links, selectors, services
@@ -107,10 +107,6 @@ def message_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _iso(value: Any) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
-
-
 def _export_rows(rows: QuerySet[Message]) -> Iterator[str]:
     writer = csv.writer(Echo())
     yield "\ufeff"  # BOM: Excel then reads the file as UTF-8 and shows accents correctly
@@ -118,7 +114,7 @@ def _export_rows(rows: QuerySet[Message]) -> Iterator[str]:
     for m in rows.iterator(chunk_size=1000):
         row = [
             m.pk,
-            _iso(m.created_at),
+            csv_datetime(m.created_at),
             m.customer_id,
             m.customer.name,
             m.channel,
@@ -126,7 +122,7 @@ def _export_rows(rows: QuerySet[Message]) -> Iterator[str]:
             m.status,
             m.blocked_reason or "",
             m.subject or "",
-            _iso(m.sent_at),
+            csv_datetime(m.sent_at),
             m.source or "",
         ]
         yield writer.writerow([csv_safe(str(v)) for v in row])

@@ -42,3 +42,10 @@ def sort_links(request: HttpRequest, current: str, columns: Iterable[tuple[str, 
             "direction": ("desc" if descending else "asc") if active else "",
         }
     return links
+
+
+def csv_datetime(value: Any) -> str:
+    """A datetime for a CSV cell: local time, ISO 8601 to the second; "" for None."""
+    from django.utils import timezone
+
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""

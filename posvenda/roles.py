@@ -112,3 +112,12 @@ def user_create(
     )
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+def require_manager(actor: Any, message: str) -> None:
+    """Raise PermissionDenied(message) unless ``actor`` is a CS manager or admin. ``None`` (the
+    system: tasks, event handlers, commands) is always allowed, as in every service."""
+    if actor is not None and not is_manager(actor):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(message)

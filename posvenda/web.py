@@ -30,3 +30,8 @@ def crm_role_required(view: View) -> View:
 
 def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def int_param(value: str | None) -> int | None:
+    """A query-string id: the number, or None when missing or not digits (never a 500)."""
+    return int(value) if value and value.isdigit() else None

@@ -501,8 +501,7 @@ def sla_check_due(*, now: datetime | None = None, horizon: timedelta = timedelta
 
 
 def _require_manager(actor: Any) -> None:
-    if actor is not None and not roles.is_manager(actor):
-        raise PermissionDenied(_("Only a CS manager can change SLA policies and holidays."))
+    roles.require_manager(actor, _("Only a CS manager can change SLA policies and holidays."))
 
 
 def _refresh_open_tickets(**filters: Any) -> int:

@@ -26,8 +26,9 @@ from customers.models import Customer
 from customers.selectors import customer_search_q
 from funnel.models import Priority
 from posvenda import roles
-from posvenda.lists import Echo, csv_safe, sort_links
-from posvenda.web import crm_role_required, is_htmx
+from posvenda.lists import Echo, csv_datetime, csv_safe, sort_links
+from posvenda.templatetags.people import person
+from posvenda.web import crm_role_required, int_param, is_htmx
 
 from . import selectors, services
 from .calendar import national_holidays
@@ -101,16 +102,7 @@ REPORT_COLUMNS = (
 
 
 def _require_manager(request: HttpRequest) -> None:
-    if not roles.is_manager(request.user):
-        raise PermissionDenied(_("Only a CS manager can see this page."))
-
-
-def _iso(value: Any) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
-
-
-def _user_label(user: Any) -> str:
-    return (user.get_full_name() or user.username) if user is not None else ""
+    roles.require_manager(request.user, _("Only a CS manager can see this page."))
 
 
 # --- queue ---------------------------------------------------------------------------------------
@@ -195,13 +187,13 @@ def _queue_rows(rows: QuerySet[Ticket]) -> Iterator[str]:
             t.priority,
             t.channel,
             t.category,
-            _user_label(t.assignee),
+            person(t.assignee),
             t.team.name if t.team else "",
-            _iso(t.opened_at),
-            _iso(t.first_response_due_at),
-            _iso(t.first_response_at),
-            _iso(t.resolution_due_at),
-            _iso(t.resolved_at),
+            csv_datetime(t.opened_at),
+            csv_datetime(t.first_response_due_at),
+            csv_datetime(t.first_response_at),
+            csv_datetime(t.resolution_due_at),
+            csv_datetime(t.resolved_at),
             timer.text,
             timer.state,
         ]
@@ -217,24 +209,16 @@ def _queue_export(qs: QuerySet[Ticket]) -> StreamingHttpResponse:
 # --- new ticket ----------------------------------------------------------------------------------
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 def _survey_prefill(response: Any) -> dict[str, Any]:
     """A ticket from a survey answer: "NPS 3 — <customer>", the comment as the description."""
+    from surveys.services import answer_ticket_texts
+
     customer = response.customer
-    kind = response.kind.upper() if response.kind in ("nps", "csat", "ces") else response.get_kind_display()
-    answer = response.score if response.score is not None else response.reason
-    subject = f"{kind} {answer} — {customer.name}" if answer not in (None, "") else f"{kind} — {customer.name}"
-    description = response.comment or _("Answered %(answer)s to “%(survey)s”, without a comment.") % {
-        "answer": answer if answer not in (None, "") else "—",
-        "survey": response.survey.name,
-    }
+    subject, description = answer_ticket_texts(response)
     initial = {
         "customer": customer.pk,
         "channel": Ticket.Channel.SURVEY,
-        "subject": subject[:200],
+        "subject": subject,
         "description": description,
         "survey_response": response.pk,
     }
@@ -250,7 +234,7 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
 
     source = request.POST if request.method == "POST" else request.GET
     survey_response = None
-    response_id = _int(source.get("survey_response"))
+    response_id = int_param(source.get("survey_response"))
     if response_id:
         survey_response = Response.objects.select_related("customer", "survey").filter(pk=response_id).first()
         if survey_response is None:
@@ -259,7 +243,7 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
         if existing is not None:
             messages.info(request, _("A ticket is already open for this survey answer."))
             return redirect("support:detail", pk=existing.pk)
-    customer_id = survey_response.customer_id if survey_response else _int(source.get("customer"))
+    customer_id = survey_response.customer_id if survey_response else int_param(source.get("customer"))
     customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
     can_assign = roles.is_manager(request.user)
 
@@ -538,7 +522,7 @@ def reports_export(request: HttpRequest) -> HttpResponse:
 
 def _sla_context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
     year = timezone.localdate().year
-    edit_id = _int(request.GET.get("edit"))
+    edit_id = int_param(request.GET.get("edit"))
     editing = SlaPolicy.objects.filter(pk=edit_id).first() if edit_id else None
     policy_form = forms.get("policy_form") or SlaPolicyForm(instance=editing)
     rank = {p: i for i, p in enumerate((Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW))}
@@ -566,7 +550,7 @@ def sla_policies(request: HttpRequest) -> HttpResponse:
         return render(request, "support/sla.html", _sla_context(request))
     action = request.POST.get("action")
     if action == "policy":
-        policy_id = _int(request.POST.get("policy_id"))
+        policy_id = int_param(request.POST.get("policy_id"))
         instance = SlaPolicy.objects.filter(pk=policy_id).first() if policy_id else None
         form = SlaPolicyForm(request.POST, instance=instance or SlaPolicy())
         if form.is_valid():
@@ -594,7 +578,7 @@ def sla_policies(request: HttpRequest) -> HttpResponse:
                 return redirect(reverse("support:sla") + "#holidays")
         return render(request, "support/sla.html", _sla_context(request, holiday_form=holiday_form))
     if action == "holiday_remove":
-        if services.holiday_remove(actor=request.user, holiday_id=_int(request.POST.get("holiday_id")) or 0):
+        if services.holiday_remove(actor=request.user, holiday_id=int_param(request.POST.get("holiday_id")) or 0):
             messages.success(request, _("Holiday removed."))
         return redirect(reverse("support:sla") + "#holidays")
     return redirect("support:sla")

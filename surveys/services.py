@@ -174,9 +174,8 @@ SURVEY_FIELDS = (
 )
 
 
-def _require_manager(actor: AbstractBaseUser | None) -> None:
-    if actor is not None and not roles.is_manager(actor):
-        raise PermissionDenied(_("Only a CS manager can create or change surveys."))
+def _require_manager(actor: Any) -> None:
+    roles.require_manager(actor, _("Only a CS manager can create or change surveys."))
 
 
 def _validate_survey(survey: Survey) -> None:
@@ -903,27 +902,32 @@ def _close_loop_after_answer(response: Response, *, now: datetime) -> None:
         customer_promoted(customer, _("NPS %(score)s (promoter)") % {"score": response.score}, occurred_at=now)
 
 
+def answer_ticket_texts(response: Response) -> tuple[str, str]:
+    """(subject, description) of a support ticket about an answer: "NPS 3 — <customer>", and the
+    comment (or what was answered, when there is no comment). The ticket form's prefill and the
+    automatic detractor ticket both use it."""
+    kind = response.kind.upper() if response.kind in (Kind.NPS, Kind.CSAT, Kind.CES) else response.get_kind_display()
+    answer = response.score if response.score is not None else response.reason
+    name = response.customer.name
+    subject = f"{kind} {answer} — {name}" if answer not in (None, "") else f"{kind} — {name}"
+    description = response.comment or _("Answered %(answer)s to “%(survey)s”, without a comment.") % {
+        "answer": answer if answer not in (None, "") else "—",
+        "survey": response.survey.name,
+    }
+    return subject[:200], description
+
+
 def _open_ticket_for(response: Response) -> None:
     """One support ticket per detractor answer (keyed by the response), for the customer's owner."""
     from support.models import Ticket
     from support.services import ticket_create
 
     with translation.override(settings.LANGUAGE_CODE):
-        kind_label = str(Kind(response.kind).label).split(" ")[0]
-        subject = _("%(kind)s %(score)s — %(customer)s") % {
-            "kind": kind_label,
-            "score": response.score,
-            "customer": response.customer.name,
-        }
-        description = _("Survey: %(survey)s\nScore: %(score)s\nComment: %(comment)s") % {
-            "survey": response.survey.name,
-            "score": response.score,
-            "comment": response.comment or "—",
-        }
+        subject, description = answer_ticket_texts(response)
     ticket_create(
         actor=None,
         customer=response.customer,
-        subject=subject[:200],
+        subject=subject,
         description=description,
         channel=Ticket.Channel.SURVEY,
         category=Ticket.Category.COMPLAINT,

@@ -25,7 +25,7 @@ from customers.forms import apply_service_errors
 from customers.models import Customer
 from customers.selectors import customer_search_q
 from posvenda import roles
-from posvenda.lists import Echo, csv_safe, sort_links
+from posvenda.lists import Echo, csv_datetime, csv_safe, sort_links
 from posvenda.web import crm_role_required, is_htmx
 
 from . import selectors, services
@@ -76,8 +76,7 @@ CATEGORY_ORDER = {
 
 
 def _require_manager(request: HttpRequest) -> None:
-    if not roles.is_manager(request.user):
-        raise PermissionDenied(_("Only a CS manager can create or change surveys."))
+    roles.require_manager(request.user, _("Only a CS manager can create or change surveys."))
 
 
 def _survey_or_404(pk: int) -> Survey:
@@ -453,10 +452,6 @@ def survey_results(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "surveys/results.html", context)
 
 
-def _iso(value: Any) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
-
-
 def _export_rows(rows: QuerySet[Response]) -> Iterator[str]:
     writer = csv.writer(Echo())
     yield "\ufeff"  # BOM: Excel then reads the file as UTF-8 and shows accents correctly
@@ -465,7 +460,7 @@ def _export_rows(rows: QuerySet[Response]) -> Iterator[str]:
         owner = r.customer.owner
         row = [
             r.pk,
-            _iso(r.answered_at),
+            csv_datetime(r.answered_at),
             r.survey.name,
             r.kind,
             r.customer_id,
@@ -478,7 +473,7 @@ def _export_rows(rows: QuerySet[Response]) -> Iterator[str]:
             r.times_answered,
             r.loop,
             r.loop_note,
-            _iso(r.loop_closed_at),
+            csv_datetime(r.loop_closed_at),
         ]
         # csv_safe("") would return "'" (an empty string counts as a "+-" prefix there).
         yield writer.writerow([csv_safe(str(v)) if str(v) else "" for v in row])
