@@ -75,10 +75,6 @@ def policy_for(*, priority: str, segment_id: int | None) -> SlaPolicy | None:
     return SlaPolicy.objects.filter(priority=priority, segment__isnull=True).first()
 
 
-def clock_for(policy: SlaPolicy | None) -> Any:
-    return business_calendar() if policy is None or policy.business_hours else CalendarClock()
-
-
 def status_history(ticket: Ticket) -> list[tuple[datetime, str]]:
     rows = ticket.events.filter(kind__in=(Kind.CREATED, Kind.STATUS)).order_by("at", "id").values_list("at", "to_value")
     history = [(at, value) for at, value in rows]
@@ -89,7 +85,8 @@ def sla_refresh(*, ticket: Ticket, now: datetime | None = None) -> Ticket:
     """Recompute the ticket's SLA fields from its history and current policy, and save them."""
     now = now or timezone.now()
     policy = policy_for(priority=ticket.priority, segment_id=ticket.customer.segment_id)
-    clock = clock_for(policy)
+    calendar = business_calendar()  # read once: the SLA clock and both business-time figures use it
+    clock = calendar if policy is None or policy.business_hours else CalendarClock()
     state = sla.clock_state(
         opened_at=ticket.opened_at,
         history=status_history(ticket),
@@ -108,12 +105,10 @@ def sla_refresh(*, ticket: Ticket, now: datetime | None = None) -> Ticket:
     ticket.resolution_breached = state.resolution_breached
     if ticket.first_response_at is not None:
         ticket.first_response_seconds = int((ticket.first_response_at - ticket.opened_at).total_seconds())
-        ticket.first_response_business_seconds = business_calendar().seconds_between(
-            ticket.opened_at, ticket.first_response_at
-        )
+        ticket.first_response_business_seconds = calendar.seconds_between(ticket.opened_at, ticket.first_response_at)
     if ticket.resolved_at is not None and ticket.status in (Status.RESOLVED, Status.CLOSED):
         ticket.resolution_seconds = int((ticket.resolved_at - ticket.opened_at).total_seconds())
-        ticket.resolution_business_seconds = business_calendar().seconds_between(ticket.opened_at, ticket.resolved_at)
+        ticket.resolution_business_seconds = calendar.seconds_between(ticket.opened_at, ticket.resolved_at)
     else:
         ticket.resolution_seconds = ticket.resolution_business_seconds = None
     ticket.save(
