@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "surveys",
     "support",
     "loyalty",
+    "metrics",
 ]
 
 MIDDLEWARE = [
