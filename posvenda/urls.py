@@ -18,6 +18,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("support/", include("support.urls")),
     path("loyalty/", include("loyalty.urls")),
+    path("metrics/", include("metrics.urls")),
     path("api/v1/", include("posvenda.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

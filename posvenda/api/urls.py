@@ -25,5 +25,6 @@ router.register("loyalty/rewards", loyalty_views.RewardViewSet, basename="loyalt
 
 urlpatterns = [
     path("loyalty/liability/", loyalty_views.LiabilityView.as_view(), name="loyalty-liability"),
+    path("", include("metrics.api.urls")),
     path("", include(router.urls)),
 ]

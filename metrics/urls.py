@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+from . import views
+
+app_name = "metrics"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("health/", include("metrics.health_urls")),
+    path("reviews/", include("metrics.review_urls")),
+]
