@@ -33,4 +33,11 @@ app.conf.beat_schedule = {
         "task": "surveys.tasks.start_recurring_waves",
         "schedule": crontab(hour=9, minute=0),
     },
+    # Roll up yesterday and re-roll recent days (late answers, opens) — resumable and idempotent.
+    "metrics-rollup-recent-days": {"task": "metrics.tasks.rollup_recent", "schedule": crontab(hour=2, minute=10)},
+    # Health score: the whole book nightly (events recompute single customers in between).
+    "metrics-health-recompute": {
+        "task": "metrics.health_tasks.health_recompute_all",
+        "schedule": crontab(hour=4, minute=20),
+    },
 }

@@ -1,0 +1,1 @@
+"""Health-score tasks (see metrics/health.py)."""
