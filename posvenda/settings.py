@@ -183,6 +183,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # customer's answer comes back through the inbound webhook to its ticket (docs/support.md).
 SUPPORT_REPLY_TO_EMAIL = env("SUPPORT_REPLY_TO_EMAIL", default="")
 
+# --- Metrics: the nightly roll-up re-rolls this many recent days, whose counters still move
+# (late survey answers, e-mail opens and clicks; docs/metrics.md "Roll-ups").
+METRICS_REFRESH_DAYS = env.int("METRICS_REFRESH_DAYS", default=35)
+
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
