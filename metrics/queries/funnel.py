@@ -1,0 +1,176 @@
+"""Funnel KPIs, computed live from the customers' current stage and the stage history
+(funnel.models.StageChange): customers per stage, conversion to a later stage of the customers who
+entered each stage in the period, and the median time spent in each stage. Definitions:
+docs/metrics.md "Funnel". Every function takes a KpiFilter and honours its customer slice.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+
+from customers.models import Customer
+from funnel.models import StageChange
+
+from ..filters import KpiFilter
+
+Stage = Customer.Stage
+# The funnel's order; churned is where a customer leaves it, not a step forward.
+LIVE_STAGES: tuple[str, ...] = (Stage.ADOPTION, Stage.RETENTION, Stage.EXPANSION, Stage.EVANGELIZATION)
+ONE = Decimal("0.1")
+DAY_SECONDS = 86400
+
+
+def _pct(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(ONE, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    stage: str  # Customer.Stage value
+    customers: int  # customers in the stage now
+    entered: int  # customers who entered the stage in the period
+    advanced: int | None  # of those, customers who then reached a later stage before the period's end
+    churned: int | None  # of those, customers who then churned before the period's end
+    conversion: Decimal | None  # advanced ÷ entered, %; None for the last stage and for churned
+    stays: int  # stays in the stage that ended in the period
+    median_seconds: int | None  # median length of those stays
+
+    @property
+    def label(self) -> str:
+        return str(Stage(self.stage).label)
+
+    @property
+    def median_days(self) -> Decimal | None:
+        if self.median_seconds is None:
+            return None
+        return (Decimal(self.median_seconds) / DAY_SECONDS).quantize(ONE, rounding=ROUND_HALF_UP)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "label": self.label,
+            "customers": self.customers,
+            "entered": self.entered,
+            "advanced": self.advanced,
+            "churned": self.churned,
+            "conversion": None if self.conversion is None else float(self.conversion),
+            "stays": self.stays,
+            "median_seconds": self.median_seconds,
+            "median_days": None if self.median_days is None else float(self.median_days),
+        }
+
+
+@dataclass(frozen=True)
+class Funnel:
+    stages: tuple[FunnelStage, ...]  # adoption, retention, expansion, evangelization, churned
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stages": [s.as_dict() for s in self.stages]}
+
+
+def funnel(f: KpiFilter) -> Funnel:
+    """Per stage: customers now, conversion of the period's entrants, median time in the stage.
+    Three queries whatever the size of the book."""
+    current = dict(Customer.objects.filter(f.customer_q("")).order_by().values_list("stage").annotate(n=Count("id")))
+    flow = _flow(f)
+    stays = _stay_medians(f)
+    rows = []
+    for stage in Stage.values:
+        entered = flow.get(f"entered_{stage}", 0)
+        live_with_next = stage in LIVE_STAGES[:-1]
+        advanced = flow[f"advanced_{stage}"] if live_with_next else None
+        rows.append(
+            FunnelStage(
+                stage=stage,
+                customers=current.get(stage, 0),
+                entered=entered,
+                advanced=advanced,
+                churned=flow[f"churned_{stage}"] if stage in LIVE_STAGES else None,
+                conversion=_pct(advanced, entered) if advanced is not None else None,
+                stays=stays.get(stage, (0, None))[0],
+                median_seconds=stays.get(stage, (0, None))[1],
+            )
+        )
+    return Funnel(stages=tuple(rows))
+
+
+def _flow(f: KpiFilter) -> dict[str, int]:
+    """Entrants of each stage in the period and, of those, who moved on to a later live stage or to
+    churned after their first entry and before the period's end. One query: per customer, the first
+    entry into each stage in the period and the last move into the later stages and into churned —
+    some move forward happened after the entry exactly when the last one did."""
+    changes = StageChange.objects.filter(f.customer_q(), changed_at__gte=f.start_dt, changed_at__lt=f.end_dt)
+    per_customer: dict[str, Any] = {}
+    aggregates: dict[str, Any] = {}
+    for stage in Stage.values:
+        per_customer[f"in_{stage}"] = Min("changed_at", filter=Q(to_stage=stage))
+        aggregates[f"entered_{stage}"] = Count("customer_id", filter=Q(**{f"in_{stage}__isnull": False}))
+    per_customer["last_churn"] = Max("changed_at", filter=Q(to_stage=Stage.CHURNED))
+    for i, stage in enumerate(LIVE_STAGES):
+        if i + 1 < len(LIVE_STAGES):
+            per_customer[f"later_{stage}"] = Max("changed_at", filter=Q(to_stage__in=LIVE_STAGES[i + 1 :]))
+            aggregates[f"advanced_{stage}"] = Count("customer_id", filter=Q(**{f"later_{stage}__gt": F(f"in_{stage}")}))
+        aggregates[f"churned_{stage}"] = Count("customer_id", filter=Q(last_churn__gt=F(f"in_{stage}")))
+    return changes.order_by().values("customer_id").annotate(**per_customer).aggregate(**aggregates)
+
+
+class _Median(Aggregate):
+    """PostgreSQL's exact median (percentile_cont); SQLite has none, so it takes the Python path."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _stay_medians(f: KpiFilter) -> dict[str, tuple[int, int | None]]:
+    """stage → (stays ended in the period, median seconds). A stay in a stage ends with a stage
+    change whose ``from_stage`` is that stage; it began at the customer's previous change (same
+    ordering as the history: time, then id), or at the customer's creation when no earlier change
+    was recorded."""
+    earlier = StageChange.objects.filter(customer_id=OuterRef("customer_id")).filter(
+        Q(changed_at__lt=OuterRef("changed_at")) | Q(changed_at=OuterRef("changed_at"), id__lt=OuterRef("id"))
+    )
+    began = Coalesce(
+        Subquery(earlier.order_by("-changed_at", "-id").values("changed_at")[:1]), F("customer__created_at")
+    )
+    ended = (
+        StageChange.objects.filter(f.customer_q(), changed_at__gte=f.start_dt, changed_at__lt=f.end_dt)
+        .exclude(from_stage="")
+        .annotate(began=began)
+        .order_by()
+    )
+    if connection.vendor == "postgresql":
+        length = Func(
+            ExpressionWrapper(F("changed_at") - F("began"), output_field=DurationField()),
+            template="EXTRACT(EPOCH FROM %(expressions)s)",
+            output_field=FloatField(),
+        )
+        rows = ended.values("from_stage").annotate(n=Count("id"), median=_Median(length))
+        return {r["from_stage"]: (r["n"], None if r["median"] is None else round(r["median"])) for r in rows}
+    lengths: dict[str, list[float]] = {}
+    for stage, changed_at, began_at in ended.values_list("from_stage", "changed_at", "began"):
+        lengths.setdefault(stage, []).append((changed_at - began_at) / timedelta(seconds=1))
+    return {stage: (len(values), round(statistics.median(values))) for stage, values in lengths.items()}
