@@ -15,7 +15,6 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.models import Customer
 from surveys.models import SCALES, Kind
 
 from . import rollups
@@ -357,7 +356,7 @@ def _chart_funnel(f: KpiFilter) -> Chart:
         _("Customers per stage and conversion"),
         "bar",
         "count",
-        [str(Customer.Stage(row["stage"]).label) for row in rows],
+        [row["label"] for row in rows],
         [
             Series("customers", _("Customers"), [_f(row["customers"]) for row in rows]),
             Series("conversion", _("Conversion to the next stage (%)"), [_f(row.get("conversion")) for row in rows]),
@@ -377,8 +376,8 @@ def _chart_churn_repurchase(f: KpiFilter) -> Chart:
         "pct",
         [date_format(m, "YEAR_MONTH_FORMAT") for m in f.months()],
         [
-            Series("churn", _("Logo churn (%)"), [_f(v) for v in churn]),
-            Series("repurchase", _("Repurchase rate (%)"), [_f(v) for v in repurchase]),
+            Series("churn", _("Logo churn (%)"), [_f(p.churn.rate) for p in churn.points]),
+            Series("repurchase", _("Repurchase rate (%)"), [_f(p.repurchase.rate) for p in repurchase.points]),
         ],
     )
 
@@ -429,7 +428,7 @@ def cohorts(f: KpiFilter, *, basis: str = "purchase") -> Cohorts:
     from .queries.customers import cohort_retention
 
     data = cohort_retention(f, basis=basis).as_dict()
-    rows = [CohortRow(r["cohort"], r["size"], [_f(c) for c in r["cells"]]) for r in data["rows"]]
+    rows = [CohortRow(r["cohort"], r["size"], [_f(c) for c in r["cells"]]) for r in data["cohorts"]]
     width = max((len(r.cells) for r in rows), default=0)
     return Cohorts(basis, [f"M{n}" for n in range(width)], rows)
 

@@ -1,0 +1,82 @@
+"""The dashboard's data layer (metrics/selectors.py) on the hand-built book of test_activity_rollups."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from metrics import rollups, selectors
+from metrics.filters import KpiFilter
+from surveys.models import Kind
+from tests.factories import CustomerFactory
+from tests.metrics.test_activity_rollups import D1, D2, PERIOD, answer, at, book  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def card(board, key):
+    return next(c for c in board.cards if c.key == key)
+
+
+def test_cards_show_the_period_and_the_previous_one(book):  # noqa: F811
+    mine, _theirs = book
+    # previous period of [D1, D2] is [D1 − 2, D1 − 1]: one promoter answer there → NPS 100
+    answer(mine, Kind.NPS, 10, at(D1 - timedelta(days=2), 12))
+    board = selectors.dashboard(PERIOD)
+    nps = card(board, "nps")
+    assert (nps.value, nps.previous, nps.change) == (Decimal("25.0"), Decimal("100.0"), Decimal("-75.0"))
+    assert nps.better == "up" and nps.group == "surveys"
+    revenue = card(board, "revenue")
+    assert (revenue.value, revenue.previous, revenue.change) == (Decimal("150.50"), Decimal(0), Decimal("150.50"))
+    # a KPI with no data in either period is None, never 0
+    csat_before = card(board, "csat").previous
+    assert csat_before is None
+    # the liability is a balance today: no comparison
+    assert card(board, "loyalty_liability").previous is None
+
+
+def test_charts_carry_the_hand_computed_series(book):  # noqa: F811
+    board = selectors.dashboard(PERIOD)
+    charts = {c.key: c for c in board.charts}
+    assert set(charts) == set(selectors.CHART_KEYS)
+    distribution = charts["nps_distribution"]
+    assert distribution.labels == [str(n) for n in range(11)]
+    # answers 10, 9, 8, 3
+    assert distribution.series[0].data == [0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1]
+    trend = charts["nps_trend"]  # drawn per day: D1 10 and 9 → 100; D2 8 (passive) and 3 → (0 − 1) ÷ 2 = −50
+    assert trend.series[0].data == [100.0, -50.0]
+    tmr = charts["tmr_sla_trend"]  # D1: 1 h, SLA met 1 of 1; D2: 2 h and 10 h → 6 h, SLA 0 of 1
+    assert tmr.series[0].data == [1.0, 6.0] and tmr.series[1].data == [100.0, 0.0]
+
+
+def test_a_long_period_is_drawn_per_month(book):  # noqa: F811
+    year = KpiFilter(start=D1.replace(month=1, day=1), end=D1.replace(month=12, day=31))
+    chart = selectors.chart(year, "nps_trend")
+    assert len(chart.labels) == 12
+    # March holds the four answers of the period plus the 0 of 12 March: (2 − 2) ÷ 5 = 0;
+    # other months have none (None, not 0)
+    assert chart.series[0].data[2] == 0.0 and chart.series[0].data[0] is None
+
+
+def test_kpi_gives_full_figures_with_the_previous_period(book):  # noqa: F811
+    data = selectors.kpi(PERIOD, "nps")
+    assert data["value"] == 25.0 and data["promoters"] == 2 and data["detractors"] == 1
+    assert data["previous"]["value"] is None
+    with pytest.raises(KeyError):
+        selectors.kpi(PERIOD, "nope")
+    with pytest.raises(KeyError):
+        selectors.chart(PERIOD, "nope")
+
+
+def test_dashboard_costs_the_same_queries_for_a_small_and_a_larger_book(book, agent):  # noqa: F811
+    rollups.rollup_day(D1)  # one day rolled up, one live — both paths exercised
+    with CaptureQueriesContext(connection) as small:
+        selectors.dashboard(PERIOD)
+    for n in range(12):
+        customer = CustomerFactory(owner=agent)
+        answer(customer, Kind.NPS, n % 11, at(D2, 10))
+    with CaptureQueriesContext(connection) as large:
+        selectors.dashboard(PERIOD)
+    assert len(large.captured_queries) == len(small.captured_queries)
