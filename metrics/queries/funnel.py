@@ -25,6 +25,7 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
 )
 from django.db.models.functions import Coalesce
@@ -145,31 +146,44 @@ class _Median(Aggregate):
     output_field = FloatField()
 
 
-def _stay_medians(f: KpiFilter) -> dict[str, tuple[int, int | None]]:
-    """stage → (stays ended in the period, median seconds). A stay in a stage ends with a stage
-    change whose ``from_stage`` is that stage; it began at the customer's previous change (same
-    ordering as the history: time, then id), or at the customer's creation when no earlier change
-    was recorded."""
+def _ended_stays(f: KpiFilter) -> QuerySet:
+    """The stage changes of the period that end a stay (``from_stage`` set), each annotated with
+    ``began``: the customer's previous change (same ordering as the history: time, then id), or the
+    customer's creation when no earlier change was recorded."""
     earlier = StageChange.objects.filter(customer_id=OuterRef("customer_id")).filter(
         Q(changed_at__lt=OuterRef("changed_at")) | Q(changed_at=OuterRef("changed_at"), id__lt=OuterRef("id"))
     )
     began = Coalesce(
         Subquery(earlier.order_by("-changed_at", "-id").values("changed_at")[:1]), F("customer__created_at")
     )
-    ended = (
+    return (
         StageChange.objects.filter(f.customer_q(), changed_at__gte=f.start_dt, changed_at__lt=f.end_dt)
         .exclude(from_stage="")
         .annotate(began=began)
         .order_by()
     )
+
+
+def _stay_medians(f: KpiFilter) -> dict[str, tuple[int, int | None]]:
+    """stage → (stays in it that ended in the period, their median length in seconds). A stay in a
+    stage ends with a stage change whose ``from_stage`` is that stage."""
     if connection.vendor == "postgresql":
-        length = Func(
-            ExpressionWrapper(F("changed_at") - F("began"), output_field=DurationField()),
-            template="EXTRACT(EPOCH FROM %(expressions)s)",
-            output_field=FloatField(),
-        )
-        rows = ended.values("from_stage").annotate(n=Count("id"), median=_Median(length))
-        return {r["from_stage"]: (r["n"], None if r["median"] is None else round(r["median"])) for r in rows}
+        return _medians_sql(_ended_stays(f))
+    return _medians_python(_ended_stays(f))
+
+
+def _medians_sql(ended: QuerySet) -> dict[str, tuple[int, int | None]]:
+    length = Func(
+        ExpressionWrapper(F("changed_at") - F("began"), output_field=DurationField()),
+        template="EXTRACT(EPOCH FROM %(expressions)s)",
+        output_field=FloatField(),
+    )
+    rows = ended.values("from_stage").annotate(n=Count("id"), median=_Median(length))
+    return {r["from_stage"]: (r["n"], None if r["median"] is None else round(r["median"])) for r in rows}
+
+
+def _medians_python(ended: QuerySet) -> dict[str, tuple[int, int | None]]:
+    """The same figures for databases without a median aggregate (SQLite, the zero-setup run)."""
     lengths: dict[str, list[float]] = {}
     for stage, changed_at, began_at in ended.values_list("from_stage", "changed_at", "began"):
         lengths.setdefault(stage, []).append((changed_at - began_at) / timedelta(seconds=1))
