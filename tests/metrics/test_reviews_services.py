@@ -1,6 +1,7 @@
 """Reputation reviews: the services (rules, roles, upsert) and the reputation KPI
 (docs/metrics.md "Reputation") on hand-built reviews whose figures were computed by hand."""
 
+import io
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -244,3 +245,18 @@ def test_reputation_is_one_query(django_assert_num_queries):
         reputation(MARCH)
     with django_assert_num_queries(1):
         reputation(sliced)
+
+
+def test_the_demo_reviews_load_once_however_often_the_command_runs():
+    from django.core.management import call_command
+
+    CustomerFactory(external_id="DEMO-C0001")
+    call_command("load_reviews_demo", stdout=io.StringIO())
+    first = set(Review.objects.values_list("external_id", "rating", "reviewed_at"))
+
+    call_command("load_reviews_demo", stdout=io.StringIO())
+
+    assert len(first) == 60
+    assert set(Review.objects.values_list("external_id", "rating", "reviewed_at")) == first
+    assert Review.objects.filter(customer__isnull=False).exists()
+    assert Review.objects.filter(source="reclame_aqui").exists()
