@@ -29,8 +29,7 @@ MARCH = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
 URL = "/metrics/"
 
 
-@pytest.fixture
-def book(agent, other_agent):
+def build_book(agent, other_agent):
     mine = CustomerFactory(owner=agent, name="Maria da Silva")
     theirs = CustomerFactory(owner=other_agent, name="João Pereira")
     answer(mine, Kind.NPS, 10, at(date(2026, 3, 10), 9))
@@ -38,6 +37,11 @@ def book(agent, other_agent):
     answer(theirs, Kind.NPS, 3, at(date(2026, 3, 11), 15))
     answer(mine, Kind.NPS, 10, at(date(2026, 2, 12), 9))
     return mine, theirs
+
+
+@pytest.fixture
+def book(agent, other_agent):
+    return build_book(agent, other_agent)
 
 
 def card_html(html: str, key: str) -> str:
