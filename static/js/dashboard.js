@@ -169,8 +169,10 @@
     ["start", "end"].forEach(function (name) {
       var input = form.elements.namedItem(name);
       if (input && period) {
-        input.addEventListener("change", function () {
-          period.value = "custom";
+        ["input", "change"].forEach(function (type) {
+          input.addEventListener(type, function () {
+            period.value = "custom";
+          });
         });
       }
     });
