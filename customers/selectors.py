@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Lower
 
 from .models import Consent, Contact, Contract, Customer, Interaction, Order, Tag
@@ -23,6 +23,9 @@ SORTS = {
     "-owner": ("-owner__username", "-id"),
     "stage": ("stage", "id"),
     "-stage": ("-stage", "-id"),
+    # The health score (metrics app) through the reverse one-to-one; unscored customers last.
+    "health": (F("health__score").asc(nulls_last=True), "id"),
+    "-health": (F("health__score").desc(nulls_last=True), "-id"),
 }
 
 
@@ -47,8 +50,12 @@ def customer_list(
     tag: str = "",
     sort: str = "name",
 ) -> QuerySet[Customer]:
-    qs = Customer.objects.select_related("owner", "segment").prefetch_related(
-        Prefetch("tags", queryset=Tag.objects.only("id", "name"))
+    # "health" is the metrics app's HealthScore (reverse one-to-one): the score badge costs no query;
+    # its measures (a JSON list) are only for the 360 page.
+    qs = (
+        Customer.objects.select_related("owner", "segment", "health")
+        .defer("health__components")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")))
     )
     if search:
         qs = qs.filter(customer_search_q(search))
@@ -143,7 +150,7 @@ def _merged_timeline(*, customer_id: int, limit: int) -> tuple[list[TimelineEntr
 
 
 def customer_360(*, pk: int, timeline_limit: int = 50) -> Customer360:
-    customer = Customer.objects.select_related("owner", "segment").prefetch_related("tags").get(pk=pk)
+    customer = Customer.objects.select_related("owner", "segment", "health").prefetch_related("tags").get(pk=pk)
     timeline, timeline_truncated = _merged_timeline(customer_id=customer.pk, limit=timeline_limit)
     orders = list(customer.orders.all()[:50])
     contracts = list(customer.contracts.all())

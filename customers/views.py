@@ -59,6 +59,7 @@ SORT_COLUMNS = (
     ("stage", gettext_lazy("Stage")),
     ("mrr", gettext_lazy("MRR")),
     ("created", gettext_lazy("Created")),
+    ("health", gettext_lazy("Health")),
 )
 
 View = Callable[..., HttpResponse]

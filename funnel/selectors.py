@@ -48,7 +48,9 @@ def board(*, owner: Any = None, segment: int | None = None, limit: int = BOARD_C
     last_touch = Interaction.objects.filter(customer=OuterRef("pk")).order_by("-happened_at").values("happened_at")
     since = StageChange.objects.filter(customer=OuterRef("pk")).order_by("-changed_at", "-id").values("changed_at")
     cards = (
-        base.select_related("owner", "segment")
+        # "health": the metrics app's score (reverse one-to-one) for the card badge, without its measures.
+        base.select_related("owner", "segment", "health")
+        .defer("health__components")
         .annotate(
             position=Window(RowNumber(), partition_by=[F("stage")], order_by=[Lower("name").asc(), F("id").asc()]),
             last_touch=Subquery(last_touch[:1]),
