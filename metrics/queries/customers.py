@@ -10,12 +10,14 @@ Definitions, period edges and worked examples: docs/metrics.md "Customers and re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from customers.models import Contract, Order
@@ -64,6 +66,26 @@ def _add_months(month: date, months: int) -> date:
     return date(month.year + month0 // 12, month0 % 12 + 1, 1)
 
 
+def _count(condition: str) -> str:
+    return f"COUNT(CASE WHEN {condition} THEN 1 END)"
+
+
+def _per_customer_totals(per_customer: QuerySet, totals: dict[str, str]) -> dict[str, Any]:
+    """Aggregate a per-customer grouped queryset in one query: ``totals`` maps a name to an SQL
+    aggregate over its columns (annotation names; written in this module, never from input).
+
+    Plain SQL around the ORM's own SQL and parameters, valid on PostgreSQL and SQLite alike, because
+    Django's ``aggregate()`` over aggregate annotations rewrites every expression in Python: ~150 ms
+    per call for a 12-month trend, more than the query itself on a 100,000-customer book."""
+    if not totals:
+        return {}
+    sql, params = per_customer.query.sql_with_params()
+    select = ", ".join(f"{expression} AS {name}" for name, expression in totals.items())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select} FROM ({sql}) per_customer", params)  # noqa: S608 (see docstring)
+        return dict(zip(totals, cursor.fetchone(), strict=True))
+
+
 def _month_dict(month: date, start: date, end: date) -> dict[str, str]:
     return {"month": month.strftime("%Y-%m"), "start": start.isoformat(), "end": end.isoformat()}
 
@@ -108,7 +130,7 @@ def _contract_state(f: KpiFilter, days: list[date], *, mrr: bool = False) -> Que
     qs = Contract.objects.filter(f.customer_q(), Q(started_at__lte=days[-1]) & _not_stopped(days[0]))
     columns: dict[str, Any] = {}
     for i, day in enumerate(days):
-        columns[f"n{i}"] = Count("id", filter=contract_in_force(day))
+        columns[f"n{i}"] = Count("customer_id", filter=contract_in_force(day))
         if mrr:
             columns[f"m{i}"] = Sum("mrr", filter=contract_in_force(day))
     return qs.order_by().values("customer_id").annotate(**columns)
@@ -238,7 +260,7 @@ def repurchase(f: KpiFilter) -> Repurchase:
         _paid_orders(f)
         .filter(purchased_at__gte=f.start_dt, purchased_at__lt=f.end_dt)
         .values("customer_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("customer_id"))
         .aggregate(buyers=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     )
     return Repurchase(buyers=row["buyers"], repeat_buyers=row["repeat"], rate=_pct(row["repeat"], row["buyers"]))
@@ -260,7 +282,7 @@ def repeat_customer_rate(f: KpiFilter) -> RepeatCustomerRate:
         _paid_orders(f)
         .filter(purchased_at__lt=f.end_dt)
         .values("customer_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("customer_id"))
         .aggregate(customers=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     )
     return RepeatCustomerRate(
@@ -296,13 +318,12 @@ def churn_trend(f: KpiFilter) -> ChurnTrend:
     close of each month boundary, and month i churns what was in force at boundary i and not at i+1."""
     segments = _month_segments(f)
     days = [f.start - timedelta(days=1)] + [end for _m, _s, end in segments]
-    aggregates: dict[str, Any] = {}
+    totals: dict[str, str] = {}
     for i in range(len(segments)):
-        was, now = f"n{i}", f"n{i + 1}"
-        aggregates[f"s{i}"] = Count("customer_id", filter=Q(**{f"{was}__gt": 0}))
-        aggregates[f"c{i}"] = Count("customer_id", filter=Q(**{f"{was}__gt": 0, now: 0}))
-        aggregates[f"e{i}"] = Count("customer_id", filter=Q(**{f"{now}__gt": 0}))
-    row = _contract_state(f, days).aggregate(**aggregates)
+        totals[f"s{i}"] = _count(f"n{i} > 0")
+        totals[f"c{i}"] = _count(f"n{i} > 0 AND n{i + 1} = 0")
+        totals[f"e{i}"] = _count(f"n{i + 1} > 0")
+    row = _per_customer_totals(_contract_state(f, days), totals)
     points = []
     for i, (month, start, end) in enumerate(segments):
         active, churned = row[f"s{i}"], row[f"c{i}"]
@@ -335,19 +356,19 @@ def repurchase_trend(f: KpiFilter) -> RepurchaseTrend:
     who bought twice in the month is a repeat buyer of that month. One query."""
     segments = _month_segments(f)
     per_month: dict[str, Any] = {}
-    aggregates: dict[str, Any] = {}
+    totals: dict[str, str] = {}
     for i, (_month, start, end) in enumerate(segments):
         bought_in = Q(purchased_at__gte=_local_midnight(start), purchased_at__lt=_local_midnight(end + timedelta(1)))
-        per_month[f"o{i}"] = Count("id", filter=bought_in)
-        aggregates[f"b{i}"] = Count("customer_id", filter=Q(**{f"o{i}__gte": 1}))
-        aggregates[f"r{i}"] = Count("customer_id", filter=Q(**{f"o{i}__gte": 2}))
-    row = (
+        per_month[f"o{i}"] = Count("customer_id", filter=bought_in)
+        totals[f"b{i}"] = _count(f"o{i} >= 1")
+        totals[f"r{i}"] = _count(f"o{i} >= 2")
+    per_customer = (
         _paid_orders(f)
         .filter(purchased_at__gte=f.start_dt, purchased_at__lt=f.end_dt)
         .values("customer_id")
         .annotate(**per_month)
-        .aggregate(**aggregates)
     )
+    row = _per_customer_totals(per_customer, totals)
     points = []
     for i, (month, start, end) in enumerate(segments):
         buyers, repeat = row[f"b{i}"], row[f"r{i}"]
@@ -395,62 +416,75 @@ def cohort_retention(f: KpiFilter, *, basis: Basis = "purchase", months: int = 1
     # stopping at the current month: later months have no data yet.
     window = [_add_months(cohorts[0], k) for k in range(len(cohorts) + months)]
     window = [m for m in window if m <= today] or [cohorts[0]]
-    qs, column = (_purchase_cohorts if basis == "purchase" else _contract_cohorts)(f, cohorts[0], window, today)
-    aggregates: dict[str, Any] = {}
-    first_bounds = cohorts + [_add_months(cohorts[-1], 1)]
-    for i, month in enumerate(cohorts):
-        in_cohort = Q(first__gte=column(month), first__lt=column(first_bounds[i + 1]))
-        aggregates[f"size{i}"] = Count("customer_id", filter=in_cohort)
+    builder = _purchase_cohorts if basis == "purchase" else _contract_cohorts
+    per_customer, first_in = builder(f, cohorts, window, today)
+    totals: dict[str, str] = {}
+    for i in range(len(cohorts)):
+        if first_in(i) is None:  # a cohort month that has not begun
+            continue
+        # The cohort is the first of the period's months the customer entered in; customers who
+        # entered earlier were left out of the per-customer rows.
+        in_cohort = " AND ".join([f"{first_in(j)} = 0" for j in range(i)] + [f"{first_in(i)} > 0"])
+        totals[f"size{i}"] = _count(in_cohort)
         for k in range(months + 1):
             if i + k < len(window):
-                aggregates[f"c{i}_{k}"] = Count("customer_id", filter=in_cohort & Q(**{f"w{i + k}__gt": 0}))
-    row = qs.aggregate(**aggregates)
+                totals[f"c{i}_{k}"] = _count(f"{in_cohort} AND w{i + k} > 0")
+    row = _per_customer_totals(per_customer, totals)
     out = []
     for i, month in enumerate(cohorts):
-        size = row[f"size{i}"]
+        size = row.get(f"size{i}", 0)
         cells = tuple(_pct(row[f"c{i}_{k}"], size) if f"c{i}_{k}" in row else None for k in range(months + 1))
         out.append(Cohort(month=month, size=size, cells=cells))
     return CohortRetention(basis=basis, months=months, cohorts=tuple(out))
 
 
-def _purchase_cohorts(f: KpiFilter, first_cohort: date, window: list[date], today: date) -> tuple[QuerySet, Any]:
-    """Per customer whose first paid order is on or after ``first_cohort``: ``first`` (its first
-    purchase time) and ``w<k>`` (its paid orders in window month k)."""
-    start = _local_midnight(first_cohort)
-    bought_before = Order.objects.filter(customer_id=OuterRef("customer_id"), status=Order.Status.PAID)
-    columns = {"first": Min("purchased_at")}
+def _purchase_cohorts(
+    f: KpiFilter, cohorts: list[date], window: list[date], today: date
+) -> tuple[QuerySet, Callable[[int], str | None]]:
+    """Per customer whose first paid order is in or after the first cohort month: ``w<k>``, its paid
+    orders in window month k. The window starts with the cohort months, so the cohort is the
+    first k with ``w<k>`` > 0."""
+    start = _local_midnight(cohorts[0])
+    bought_before = Order.objects.filter(
+        customer_id=OuterRef("customer_id"), status=Order.Status.PAID, purchased_at__lt=start
+    )
+    columns: dict[str, Any] = {}
     for k, month in enumerate(window):
-        columns[f"w{k}"] = Count(
-            "id",
-            filter=Q(purchased_at__gte=_local_midnight(month), purchased_at__lt=_local_midnight(_add_months(month, 1))),
-        )
-    qs = (
+        bought_in = Q(purchased_at__gte=_local_midnight(month), purchased_at__lt=_local_midnight(_add_months(month, 1)))
+        columns[f"w{k}"] = Count("customer_id", filter=bought_in)
+    per_customer = (
         _paid_orders(f)
         .filter(purchased_at__gte=start, purchased_at__lt=_local_midnight(_add_months(window[-1], 1)))
-        .exclude(Exists(bought_before.filter(purchased_at__lt=start)))
+        .exclude(Exists(bought_before))
         .values("customer_id")
         .annotate(**columns)
     )
-    return qs, _local_midnight
+    return per_customer, lambda i: f"w{i}" if i < len(window) else None
 
 
-def _contract_cohorts(f: KpiFilter, first_cohort: date, window: list[date], today: date) -> tuple[QuerySet, Any]:
-    """Per customer whose first contract starts on or after ``first_cohort``: ``first`` (that start)
-    and ``w<k>`` (its contracts in force at the close of window month k, or today for this month)."""
-    earlier = Contract.objects.filter(customer_id=OuterRef("customer_id"), started_at__lt=first_cohort)
-    columns: dict[str, Any] = {"first": Min("started_at")}
+def _contract_cohorts(
+    f: KpiFilter, cohorts: list[date], window: list[date], today: date
+) -> tuple[QuerySet, Callable[[int], str | None]]:
+    """Per customer whose first contract starts in or after the first cohort month: ``s<i>``, its
+    contracts started in cohort month i, and ``w<k>``, its contracts in force at the close of window
+    month k (today for the current month)."""
+    earlier = Contract.objects.filter(customer_id=OuterRef("customer_id"), started_at__lt=cohorts[0])
+    columns: dict[str, Any] = {}
+    started = [m for m in cohorts if m <= today]
+    for i, month in enumerate(started):
+        columns[f"s{i}"] = Count("customer_id", filter=Q(started_at__gte=month, started_at__lte=_month_end(month)))
     for k, month in enumerate(window):
-        columns[f"w{k}"] = Count("id", filter=contract_in_force(min(_month_end(month), today)))
-    qs = (
+        columns[f"w{k}"] = Count("customer_id", filter=contract_in_force(min(_month_end(month), today)))
+    per_customer = (
         Contract.objects.filter(
-            f.customer_q(), started_at__gte=first_cohort, started_at__lte=min(_month_end(window[-1]), today)
+            f.customer_q(), started_at__gte=cohorts[0], started_at__lte=min(_month_end(window[-1]), today)
         )
         .exclude(Exists(earlier))
         .order_by()
         .values("customer_id")
         .annotate(**columns)
     )
-    return qs, lambda day: day
+    return per_customer, lambda i: f"s{i}" if i < len(started) else None
 
 
 __all__ = [
