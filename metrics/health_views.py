@@ -58,6 +58,15 @@ class HealthConfigForm(forms.Form):
         for field in self.fields.values():
             field.widget.attrs.setdefault("inputmode", "numeric")
 
+    def clean(self) -> dict[str, Any]:
+        # The service's cross-field rules too, so one submit shows every problem at once.
+        cleaned = super().clean() or {}
+        values = {name: cleaned.get(name) for name in self.fields}
+        for field, messages_ in health.health_config_errors(values).items():
+            if field not in self.errors and values.get(field) is not None:
+                self.add_error(field, messages_)
+        return cleaned
+
     @property
     def weight_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in health.WEIGHT_FIELDS.values()]

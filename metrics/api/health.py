@@ -97,12 +97,17 @@ class HealthScoreSerializer(serializers.ModelSerializer):
     def get_components(self, obj: HealthScore) -> list[dict[str, Any]]:
         return ComponentSerializer(obj.components, many=True).data
 
-    @extend_schema_field(serializers.ListField(child=MeasureField()))
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="The measures that pulled the score down, the costliest first (see components).",
+        )
+    )
     def get_pulled_down(self, obj: HealthScore) -> list[str]:
         return [c["measure"] for c in health.pulled_down(obj.components)]
 
 
-class TrendPointSerializer(serializers.Serializer):
+class HealthTrendPointSerializer(serializers.Serializer):
     day = serializers.DateField()
     score = serializers.IntegerField()
 
@@ -114,10 +119,10 @@ class HealthScoreDetailSerializer(HealthScoreSerializer):
         fields = [*HealthScoreSerializer.Meta.fields, "trend"]
         read_only_fields = fields
 
-    @extend_schema_field(TrendPointSerializer(many=True))
+    @extend_schema_field(HealthTrendPointSerializer(many=True))
     def get_trend(self, obj: HealthScore) -> list[dict[str, Any]]:
         points = health.health_trend(customer_id=obj.customer_id)
-        return TrendPointSerializer([{"day": d, "score": s} for d, s in points], many=True).data
+        return HealthTrendPointSerializer([{"day": d, "score": s} for d, s in points], many=True).data
 
 
 class RatingInputSerializer(serializers.Serializer):
