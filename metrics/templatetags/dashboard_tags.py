@@ -94,3 +94,11 @@ def heat(value: Any) -> str:
         return "heat-none"
     share = max(0.0, min(100.0, float(value)))
     return f"heat-{int(share / 100 * HEAT_BUCKETS + 0.5)}"  # half up: 55 % is a 6, 45 % a 5
+
+
+@register.filter
+def measure_label(value: str) -> str:
+    """A health measure's name ("tickets" → "Open and breached tickets"); other text as it is."""
+    from metrics.health import MEASURE_LABELS
+
+    return str(MEASURE_LABELS.get(value, value))

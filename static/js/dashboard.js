@@ -101,12 +101,16 @@
       };
     });
     var scales = {
-      x: { stacked: stacked, ticks: { autoSkip: true, maxRotation: 0 }, grid: { display: false } },
+      x: { stacked: stacked, ticks: { autoSkip: true, autoSkipPadding: 16, maxRotation: 0 }, grid: { display: false } },
       y: {
         stacked: stacked,
         beginAtZero: baseType === "bar",
+        // NPS always spans its whole scale, so a book's trend reads the same whatever its range
+        min: units.y === "score" ? -100 : undefined,
+        max: units.y === "score" ? 100 : undefined,
         ticks: {
           precision: units.y === "count" ? 0 : undefined,
+          stepSize: units.y === "score" ? 50 : undefined,
           callback: function (value) {
             return format(value, units.y, true);
           },
@@ -139,7 +143,7 @@
         interaction: { mode: "index", intersect: false },
         scales: scales,
         plugins: {
-          legend: { display: datasets.length > 1, position: "bottom", labels: { boxWidth: 12, sort: byIndex } },
+          legend: { display: datasets.length > 1, position: "bottom", labels: { usePointStyle: true, boxWidth: 8, boxHeight: 8, sort: byIndex } },
           tooltip: {
             callbacks: {
               label: function (item) {

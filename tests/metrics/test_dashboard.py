@@ -181,11 +181,13 @@ def test_at_risk_customers_link_to_their_360_page(client, manager, book):
         customer=mine,
         score=22,
         band=HealthBand.RED,
+        # as metrics.health writes them: the tickets measure pulled the score down most
         components=[
-            {"measure": "survey", "label": "Latest NPS/CSAT", "score": 90, "weight": 25},
-            {"measure": "tickets", "label": "Open and breached tickets", "score": 5, "weight": 20},
+            {"measure": "survey", "score": 90, "weight": 25, "lost": 2.5, "down": False, "detail": {}},
+            {"measure": "tickets", "score": 5, "weight": 20, "lost": 19.0, "down": True, "detail": {}},
         ],
     )
+    client.cookies["django_language"] = "en"
     client.force_login(manager)
     html = client.get(URL, MARCH).content.decode()
     at_risk = re.search(r'<section class="card dash-at-risk".*?</section>', html, re.S).group(0)
