@@ -101,7 +101,7 @@
       };
     });
     var scales = {
-      x: { stacked: stacked, ticks: { autoSkip: true, autoSkipPadding: 16, maxRotation: 0 }, grid: { display: false } },
+      x: { stacked: stacked, ticks: { autoSkip: baseType === "line", autoSkipPadding: 16, maxRotation: 0 }, grid: { display: false } },
       y: {
         stacked: stacked,
         beginAtZero: baseType === "bar",
