@@ -66,11 +66,11 @@ def _add_months(month: date, months: int) -> date:
     return date(month.year + month0 // 12, month0 % 12 + 1, 1)
 
 
-def _count(condition: str) -> str:
+def count_where(condition: str) -> str:
     return f"COUNT(CASE WHEN {condition} THEN 1 END)"
 
 
-def _per_customer_totals(per_customer: QuerySet, totals: dict[str, str]) -> dict[str, Any]:
+def per_customer_totals(per_customer: QuerySet, totals: dict[str, str]) -> dict[str, Any]:
     """Aggregate a per-customer grouped queryset in one query: ``totals`` maps a name to an SQL
     aggregate over its columns (annotation names; written in this module, never from input).
 
@@ -320,10 +320,10 @@ def churn_trend(f: KpiFilter) -> ChurnTrend:
     days = [f.start - timedelta(days=1)] + [end for _m, _s, end in segments]
     totals: dict[str, str] = {}
     for i in range(len(segments)):
-        totals[f"s{i}"] = _count(f"n{i} > 0")
-        totals[f"c{i}"] = _count(f"n{i} > 0 AND n{i + 1} = 0")
-        totals[f"e{i}"] = _count(f"n{i + 1} > 0")
-    row = _per_customer_totals(_contract_state(f, days), totals)
+        totals[f"s{i}"] = count_where(f"n{i} > 0")
+        totals[f"c{i}"] = count_where(f"n{i} > 0 AND n{i + 1} = 0")
+        totals[f"e{i}"] = count_where(f"n{i + 1} > 0")
+    row = per_customer_totals(_contract_state(f, days), totals)
     points = []
     for i, (month, start, end) in enumerate(segments):
         active, churned = row[f"s{i}"], row[f"c{i}"]
@@ -360,15 +360,15 @@ def repurchase_trend(f: KpiFilter) -> RepurchaseTrend:
     for i, (_month, start, end) in enumerate(segments):
         bought_in = Q(purchased_at__gte=_local_midnight(start), purchased_at__lt=_local_midnight(end + timedelta(1)))
         per_month[f"o{i}"] = Count("customer_id", filter=bought_in)
-        totals[f"b{i}"] = _count(f"o{i} >= 1")
-        totals[f"r{i}"] = _count(f"o{i} >= 2")
+        totals[f"b{i}"] = count_where(f"o{i} >= 1")
+        totals[f"r{i}"] = count_where(f"o{i} >= 2")
     per_customer = (
         _paid_orders(f)
         .filter(purchased_at__gte=f.start_dt, purchased_at__lt=f.end_dt)
         .values("customer_id")
         .annotate(**per_month)
     )
-    row = _per_customer_totals(per_customer, totals)
+    row = per_customer_totals(per_customer, totals)
     points = []
     for i, (month, start, end) in enumerate(segments):
         buyers, repeat = row[f"b{i}"], row[f"r{i}"]
@@ -425,11 +425,11 @@ def cohort_retention(f: KpiFilter, *, basis: Basis = "purchase", months: int = 1
         # The cohort is the first of the period's months the customer entered in; customers who
         # entered earlier were left out of the per-customer rows.
         in_cohort = " AND ".join([f"{first_in(j)} = 0" for j in range(i)] + [f"{first_in(i)} > 0"])
-        totals[f"size{i}"] = _count(in_cohort)
+        totals[f"size{i}"] = count_where(in_cohort)
         for k in range(months + 1):
             if i + k < len(window):
-                totals[f"c{i}_{k}"] = _count(f"{in_cohort} AND w{i + k} > 0")
-    row = _per_customer_totals(per_customer, totals)
+                totals[f"c{i}_{k}"] = count_where(f"{in_cohort} AND w{i + k} > 0")
+    row = per_customer_totals(per_customer, totals)
     out = []
     for i, month in enumerate(cohorts):
         size = row.get(f"size{i}", 0)

@@ -34,6 +34,7 @@ from customers.models import Customer
 from funnel.models import StageChange
 
 from ..filters import KpiFilter
+from .customers import count_where, per_customer_totals
 
 Stage = Customer.Stage
 # The funnel's order; churned is where a customer leaves it, not a step forward.
@@ -124,18 +125,17 @@ def _flow(f: KpiFilter) -> dict[str, int]:
     entry into each stage in the period and the last move into the later stages and into churned —
     some move forward happened after the entry exactly when the last one did."""
     changes = StageChange.objects.filter(f.customer_q(), changed_at__gte=f.start_dt, changed_at__lt=f.end_dt)
-    per_customer: dict[str, Any] = {}
-    aggregates: dict[str, Any] = {}
-    for stage in Stage.values:
-        per_customer[f"in_{stage}"] = Min("changed_at", filter=Q(to_stage=stage))
-        aggregates[f"entered_{stage}"] = Count("customer_id", filter=Q(**{f"in_{stage}__isnull": False}))
-    per_customer["last_churn"] = Max("changed_at", filter=Q(to_stage=Stage.CHURNED))
-    for i, stage in enumerate(LIVE_STAGES):
-        if i + 1 < len(LIVE_STAGES):
-            per_customer[f"later_{stage}"] = Max("changed_at", filter=Q(to_stage__in=LIVE_STAGES[i + 1 :]))
-            aggregates[f"advanced_{stage}"] = Count("customer_id", filter=Q(**{f"later_{stage}__gt": F(f"in_{stage}")}))
-        aggregates[f"churned_{stage}"] = Count("customer_id", filter=Q(last_churn__gt=F(f"in_{stage}")))
-    return changes.order_by().values("customer_id").annotate(**per_customer).aggregate(**aggregates)
+    per_customer: dict[str, Any] = {"last_churn": Max("changed_at", filter=Q(to_stage=Stage.CHURNED))}
+    totals: dict[str, str] = {}
+    for i, stage in enumerate(Stage.values):
+        per_customer[f"in{i}"] = Min("changed_at", filter=Q(to_stage=stage))
+        totals[f"entered_{stage}"] = count_where(f"in{i} IS NOT NULL")
+        if stage in LIVE_STAGES:
+            totals[f"churned_{stage}"] = count_where(f"last_churn > in{i}")
+        if stage in LIVE_STAGES[:-1]:
+            per_customer[f"later{i}"] = Max("changed_at", filter=Q(to_stage__in=LIVE_STAGES[i + 1 :]))
+            totals[f"advanced_{stage}"] = count_where(f"later{i} > in{i}")
+    return per_customer_totals(changes.order_by().values("customer_id").annotate(**per_customer), totals)
 
 
 class _Median(Aggregate):
