@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "surveys.api.enums.InvitationStatus",
         "InvitationSourceEnum": "surveys.api.enums.InvitationSource",
         "ConsentSourceEnum": "customers.models.Consent.Source",
+        "ReviewSourceEnum": "metrics.models.Review.Source",
         "TicketStatusEnum": "support.api.enums.TicketStatus",
         "TicketChannelEnum": "support.api.enums.TicketChannel",
         "TicketCategoryEnum": "support.api.enums.TicketCategory",

@@ -19,6 +19,7 @@ $PY manage.py funnel_backfill
 $PY manage.py load_survey_demo
 $PY manage.py load_support_demo
 $PY manage.py load_loyalty_demo
+$PY manage.py load_reviews_demo
 
 pids=()
 cleanup() {
