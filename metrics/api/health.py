@@ -75,6 +75,10 @@ class HealthScoreSerializer(serializers.ModelSerializer):
     band_label = serializers.CharField(source="get_band_display", read_only=True)
     components = serializers.SerializerMethodField()
     pulled_down = serializers.SerializerMethodField()
+    computed_at = serializers.DateTimeField(
+        read_only=True,
+        help_text="When the score or one of its measures last changed (every score is rechecked nightly).",
+    )
 
     class Meta:
         model = HealthScore

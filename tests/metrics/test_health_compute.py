@@ -136,7 +136,8 @@ def test_worked_example_from_records(agent):
     }
     assert parts["survey"]["detail"]["kind"] == "nps" and parts["survey"]["detail"]["value"] == 6
     assert parts["tickets"]["detail"] == {"open": 2, "breached": 1}
-    assert parts["purchases"]["detail"]["days"] == 200 and parts["purchases"]["detail"]["orders_12m"] == 2
+    last_order = (timezone.localdate() - timedelta(days=200)).isoformat()
+    assert parts["purchases"]["detail"]["last"] == last_order and parts["purchases"]["detail"]["orders_12m"] == 2
     assert parts["engagement"]["detail"] == {"sent": 4, "engaged": 1, "complained": 0}
 
 
@@ -209,6 +210,22 @@ def test_whole_book_recompute_in_small_batches_scores_everyone(agent):
     assert set(HealthScore.objects.values_list("score", "band")) == {(86, "green")}
     assert not HealthScore.objects.filter(customer=bare).exists()
     assert seen == [(3, 8), (6, 8), (8, 8)]
+
+
+def test_an_unchanged_book_is_not_rewritten(agent):
+    customer = red_customer(agent)
+    first = health.health_recompute_all()
+    stored = HealthScore.objects.get(customer=customer).computed_at
+    # when nothing changed
+    second = health.health_recompute_all(now=timezone.now() + timedelta(hours=1))
+    # then the score is checked but its row is not written again
+    assert (first.scored, first.written) == (1, 1)
+    assert (second.scored, second.written) == (1, 0)
+    assert HealthScore.objects.get(customer=customer).computed_at == stored
+    # a change is written
+    Ticket.objects.filter(customer=customer).first().delete()  # 2 breached left → 100 − 30 − 50 = 20
+    third = health.health_recompute_all()
+    assert third.written == 1 and components(customer)["tickets"]["score"] == 20
 
 
 def test_one_snapshot_per_day_and_only_when_the_score_moves(agent):
@@ -323,7 +340,7 @@ def test_command_prints_progress_and_a_summary(agent, capsys):
     call_command("health_recompute", batch_size=1)
     out = capsys.readouterr().out
     assert "1/1 customers (100%)" in out
-    assert "1 customers in" in out and "1 scored (red 1, yellow 0, green 0)" in out
+    assert "1 customers in" in out and "1 scored (red 1, yellow 0, green 0), 1 changed;" in out
     assert "1 entered red (1 tasks)" in out
 
 

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         self.stdout.write(
             f"{stats.customers:,} customers in {elapsed:.1f} s: {stats.scored:,} scored "
-            f"(red {stats.bands['red']:,}, yellow {stats.bands['yellow']:,}, green {stats.bands['green']:,}); "
+            f"(red {stats.bands['red']:,}, yellow {stats.bands['yellow']:,}, green {stats.bands['green']:,}), "
+            f"{stats.written:,} changed; "
             f"{stats.snapshots:,} snapshots; {stats.entered_red:,} entered red ({stats.tasks:,} tasks), "
             f"{stats.left_red:,} left red."
         )
