@@ -377,6 +377,7 @@ def test_saving_the_settings_recomputes_everyone(manager, agent, eager_celery, d
     customer = CustomerFactory(owner=agent)
     answer(customer, "nps", 6, days_ago=1)  # 30; with tickets 100: (750 + 2000) ÷ 45 = 61.1 → 61, yellow
     health.health_recompute_all()
+    assert HealthScore.objects.get(customer=customer).score == 61
     values = {
         "weight_survey": 25,
         "weight_tickets": 0,
