@@ -512,10 +512,14 @@ def referral_convert_on_order(*, order: Order) -> Referral | None:
     return referral_convert(referral=referral, customer=order.customer)
 
 
-def liability() -> dict[str, Decimal]:
-    """Outstanding points and cashback across all accounts, and their value in R$."""
+def liability(*, customers: Q | None = None) -> dict[str, Decimal]:
+    """Outstanding points and cashback across all accounts (or the accounts of the customers
+    matching ``customers``, a Q on Customer fields), and their value in R$."""
     prog = programme()
-    totals = dict(Entry.objects.values_list("currency").annotate(total=Sum("amount")).values_list("currency", "total"))
+    entries = Entry.objects.all()
+    if customers is not None:
+        entries = entries.filter(account__customer__in=Customer.objects.filter(customers))
+    totals = dict(entries.values_list("currency").annotate(total=Sum("amount")).values_list("currency", "total"))
     points = (totals.get(Currency.POINTS) or Decimal("0")).quantize(CENT)
     cashback = (totals.get(Currency.CASHBACK) or Decimal("0")).quantize(CENT)
     points_value = (points * prog.point_value).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -13,12 +13,13 @@ from typing import Any
 from django.db.models import Count
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from surveys.models import SCALES, Kind
 
 from . import rollups
 from .filters import KpiFilter
+from .health import pulled_down
 from .models import HealthBand, HealthScore
 from .queries import activity
 from .queries.activity import Counts, Kpi
@@ -46,6 +47,7 @@ class Series:
     key: str
     label: str
     data: list[float | None]
+    unit: str = ""  # when a chart mixes units (e.g. hours and %); else the chart's unit
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ def _reputation(ctx: _Ctx) -> Kpi:
 def _liability(ctx: _Ctx) -> Kpi:
     from loyalty.services import liability
 
-    data = ctx.once("liability", liability)
+    sliced = ctx.f.customer_q("") if (ctx.f.owner_id or ctx.f.segment_id or ctx.f.kind) else None
+    data = ctx.once("liability", lambda: liability(customers=sliced))
     return Kpi(data["total"], {k: v for k, v in data.items() if k != "total"})
 
 
@@ -216,21 +219,32 @@ POINT_IN_TIME = {"loyalty_liability"}
 def _detail(key: str, kpi: Kpi) -> str:
     p = kpi.parts
     if key == "nps":
-        return _("%(p)s promoters · %(n)s passives · %(d)s detractors") % {
-            "p": p["promoters"],
-            "n": p["passives"],
-            "d": p["detractors"],
-        }
+        return " · ".join(
+            (
+                ngettext("%(n)s promoter", "%(n)s promoters", p["promoters"]) % {"n": p["promoters"]},
+                ngettext("%(n)s passive", "%(n)s passives", p["passives"]) % {"n": p["passives"]},
+                ngettext("%(n)s detractor", "%(n)s detractors", p["detractors"]) % {"n": p["detractors"]},
+            )
+        )
     if key in ("csat", "ces"):
-        return _("%(n)s answers") % {"n": p["answers"]}
+        return ngettext("%(n)s answer", "%(n)s answers", p["answers"]) % {"n": p["answers"]}
     if key == "response_rate":
-        return _("%(a)s of %(s)s invitations") % {"a": p["answered"], "s": p["sent"]}
+        sent = int(p["sent"])
+        return ngettext("%(a)s of %(s)s invitation", "%(a)s of %(s)s invitations", sent) % {
+            "a": p["answered"],
+            "s": sent,
+        }
     if key == "sla_met":
-        return _("%(m)s of %(t)s tickets with an SLA") % {"m": p["met"], "t": p["with_policy"]}
+        total = int(p["with_policy"])
+        return ngettext("%(m)s of %(t)s ticket with an SLA", "%(m)s of %(t)s tickets with an SLA", total) % {
+            "m": p["met"],
+            "t": total,
+        }
     if key == "referrals":
-        return _("%(s)s referrals sent") % {"s": p["sent"]}
+        sent = int(p["sent"])
+        return ngettext("%(s)s referral sent", "%(s)s referrals sent", sent) % {"s": sent}
     if key == "reputation":
-        return _("%(n)s reviews") % {"n": p["reviews"]}
+        return ngettext("%(n)s review", "%(n)s reviews", p["reviews"]) % {"n": p["reviews"]}
     return ""
 
 
@@ -295,8 +309,8 @@ def _chart_nps_trend(f: KpiFilter, per_day: dict[date, Counts]) -> Chart:
         "score",
         labels,
         [
-            Series("nps", _("NPS"), [_f(activity.nps(b).value) for b in buckets]),
-            Series("answers", _("NPS answers"), [float(activity.nps(b).parts["answers"]) for b in buckets]),
+            Series("nps", _("NPS"), [_f(activity.nps(b).value) for b in buckets], "score"),
+            Series("answers", _("NPS answers"), [float(activity.nps(b).parts["answers"]) for b in buckets], "count"),
         ],
     )
 
@@ -324,8 +338,8 @@ def _chart_tmr_sla(f: KpiFilter, per_day: dict[date, Counts]) -> Chart:
         "mixed",
         labels,
         [
-            Series("tmr_hours", _("TMR (hours)"), hours),
-            Series("sla_met", _("SLA met (%)"), [_f(activity.sla_met(b).value) for b in buckets]),
+            Series("tmr_hours", _("TMR (hours)"), hours, "hours"),
+            Series("sla_met", _("SLA met (%)"), [_f(activity.sla_met(b).value) for b in buckets], "pct"),
         ],
     )
 
@@ -358,8 +372,13 @@ def _chart_funnel(f: KpiFilter) -> Chart:
         "count",
         [row["label"] for row in rows],
         [
-            Series("customers", _("Customers"), [_f(row["customers"]) for row in rows]),
-            Series("conversion", _("Conversion to the next stage (%)"), [_f(row.get("conversion")) for row in rows]),
+            Series("customers", _("Customers"), [_f(row["customers"]) for row in rows], "count"),
+            Series(
+                "conversion",
+                _("Conversion to the next stage (%)"),
+                [_f(row.get("conversion")) for row in rows],
+                "pct",
+            ),
         ],
     )
 
@@ -409,7 +428,7 @@ def at_risk(f: KpiFilter, *, limit: int = AT_RISK_LIMIT) -> list[dict[str, Any]]
     )
     out = []
     for row in rows:
-        worst = min(row.components or [{}], key=lambda c: c.get("score", 101)) if row.components else {}
+        down = pulled_down(row.components or [])
         owner = row.customer.owner
         out.append(
             {
@@ -418,7 +437,7 @@ def at_risk(f: KpiFilter, *, limit: int = AT_RISK_LIMIT) -> list[dict[str, Any]]
                 "owner": (owner.get_full_name() or owner.username) if owner else "",
                 "score": row.score,
                 "band": row.band,
-                "reason": worst.get("label") or worst.get("measure", ""),
+                "reason": down[0]["measure"] if down else "",
             }
         )
     return out

@@ -54,13 +54,6 @@ def card_groups(cards: Iterable[selectors.Card]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-# Units of series whose chart mixes two (drawn on a second axis); the others take the chart's unit.
-SERIES_UNITS = {
-    ("nps_trend", "answers"): "count",
-    ("funnel", "conversion"): "pct",
-    ("tmr_sla_trend", "tmr_hours"): "hours",
-    ("tmr_sla_trend", "sla_met"): "pct",
-}
 # Order on the page (two columns): trends, then the funnel and e-mail, then health beside the
 # at-risk list; the cohort heat map spans the width below.
 LAYOUT = [
@@ -75,7 +68,8 @@ LAYOUT = [
 
 
 def series_unit(chart: selectors.Chart, series: selectors.Series) -> str:
-    return getattr(series, "unit", "") or SERIES_UNITS.get((chart.key, series.key)) or chart.unit
+    """A series' own unit when its chart mixes two (drawn on a second axis), else the chart's."""
+    return series.unit or chart.unit
 
 
 def chart_view(chart: selectors.Chart) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_manager_sees_the_nps_card_with_its_change_in_pt_br(client, manager, boo
     assert '<span class="kpi-value">33,3</span>' in nps
     assert "▼" in nps and "−66,7" in nps and "100,0" in nps
     assert "dash-change-bad" in nps
-    assert "2 " in text(nps) and "1 " in text(nps)  # the detail: 2 promoters · 0 passives · 1 detractors
+    assert "2 " in text(nps) and "1 " in text(nps)  # the detail: 2 promoters · 0 passives · 1 detractor
 
 
 def test_english_page_writes_a_decimal_point(client, manager, book):
@@ -78,7 +78,7 @@ def test_english_page_writes_a_decimal_point(client, manager, book):
     html = client.get(URL, MARCH).content.decode()
     nps = text(card_html(html, "nps"))
     assert "33.3" in nps and "−66.7" in nps and "previous: 100.0" in nps
-    assert "2 promoters · 0 passives · 1 detractors" in nps
+    assert "2 promoters · 0 passives · 1 detractor" in nps
     assert "From 03/01/2026 to 03/31/2026, compared with 02/01/2026 to 02/28/2026" in text(html)
 
 
@@ -185,6 +185,8 @@ def test_at_risk_customers_link_to_their_360_page(client, manager, book):
         components=[
             {"measure": "survey", "score": 90, "weight": 25, "lost": 2.5, "down": False, "detail": {}},
             {"measure": "tickets", "score": 5, "weight": 20, "lost": 19.0, "down": True, "detail": {}},
+            # a measure without data (score None) is left out, not compared (it once crashed the page)
+            {"measure": "engagement", "score": None, "weight": 15, "lost": 0.0, "down": False, "detail": {}},
         ],
     )
     client.cookies["django_language"] = "en"

@@ -80,3 +80,17 @@ def test_dashboard_costs_the_same_queries_for_a_small_and_a_larger_book(book, ag
     with CaptureQueriesContext(connection) as large:
         selectors.dashboard(PERIOD)
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_loyalty_liability_follows_the_slice(book, agent):  # noqa: F811
+    mine, theirs = book
+    from loyalty import services as loyalty
+
+    # 100 points for the agent's customer, 40 for the other agent's; a point is worth R$ 0.05 by default
+    for customer, points, key in ((mine, 100, "a"), (theirs, 40, "b")):
+        loyalty.adjust(actor=None, account=loyalty.account_for(customer), amount=Decimal(points), reason="t", key=key)
+    value = loyalty.programme().point_value
+    whole = selectors.kpi(PERIOD, "loyalty_liability")
+    own = selectors.kpi(KpiFilter(start=D1, end=D2, owner_id=agent.pk), "loyalty_liability")
+    assert Decimal(str(whole["points"])) == 140 and Decimal(str(own["points"])) == 100
+    assert Decimal(str(own["value"])) == (100 * value).quantize(Decimal("0.01"))
