@@ -86,6 +86,19 @@ def per_customer_totals(per_customer: QuerySet, totals: dict[str, str]) -> dict[
         return dict(zip(totals, cursor.fetchone(), strict=True))
 
 
+def per_customer_groups(per_customer: QuerySet, group: str, totals: dict[str, str]) -> dict[Any, dict[str, Any]]:
+    """``per_customer_totals`` per value of ``group``, an SQL expression over the same columns
+    (customers for whom it is NULL are left out): {group value: {name: total}}."""
+    sql, params = per_customer.query.sql_with_params()
+    select = ", ".join(f"{expression} AS {name}" for name, expression in totals.items())
+    # Expressions written in this module, never from input (see per_customer_totals).
+    grouped = f"SELECT {group} AS grp, per_customer.* FROM ({sql}) per_customer"  # noqa: S608
+    query = f"SELECT grp, {select} FROM ({grouped}) grouped WHERE grp IS NOT NULL GROUP BY grp"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return {row[0]: dict(zip(totals, row[1:], strict=True)) for row in cursor.fetchall()}
+
+
 def _month_dict(month: date, start: date, end: date) -> dict[str, str]:
     return {"month": month.strftime("%Y-%m"), "start": start.isoformat(), "end": end.isoformat()}
 
@@ -418,22 +431,18 @@ def cohort_retention(f: KpiFilter, *, basis: Basis = "purchase", months: int = 1
     window = [m for m in window if m <= today] or [cohorts[0]]
     builder = _purchase_cohorts if basis == "purchase" else _contract_cohorts
     per_customer, first_in = builder(f, cohorts, window, today)
-    totals: dict[str, str] = {}
-    for i in range(len(cohorts)):
-        if first_in(i) is None:  # a cohort month that has not begun
-            continue
-        # The cohort is the first of the period's months the customer entered in; customers who
-        # entered earlier were left out of the per-customer rows.
-        in_cohort = " AND ".join([f"{first_in(j)} = 0" for j in range(i)] + [f"{first_in(i)} > 0"])
-        totals[f"size{i}"] = count_where(in_cohort)
-        for k in range(months + 1):
-            if i + k < len(window):
-                totals[f"c{i}_{k}"] = count_where(f"{in_cohort} AND w{i + k} > 0")
-    row = per_customer_totals(per_customer, totals)
+    # The cohort is the first of the period's months the customer entered in (customers who entered
+    # earlier were left out of the per-customer rows); each cohort counts its customers retained in
+    # every window month, and cell k of cohort i is window month i + k.
+    entries = [first_in(i) for i in range(len(cohorts)) if first_in(i) is not None]
+    cohort_of = "CASE " + " ".join(f"WHEN {column} > 0 THEN {i}" for i, column in enumerate(entries)) + " END"
+    totals = {"size": "COUNT(*)"} | {f"w{k}": count_where(f"w{k} > 0") for k in range(len(window))}
+    groups = per_customer_groups(per_customer, cohort_of, totals)
     out = []
     for i, month in enumerate(cohorts):
-        size = row.get(f"size{i}", 0)
-        cells = tuple(_pct(row[f"c{i}_{k}"], size) if f"c{i}_{k}" in row else None for k in range(months + 1))
+        row = groups.get(i, {})
+        size = row.get("size", 0)
+        cells = tuple(_pct(row.get(f"w{i + k}", 0), size) if i + k < len(window) else None for k in range(months + 1))
         out.append(Cohort(month=month, size=size, cells=cells))
     return CohortRetention(basis=basis, months=months, cohorts=tuple(out))
 

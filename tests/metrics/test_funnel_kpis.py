@@ -94,15 +94,29 @@ def test_funnel_stages_conversion_and_median_time(django_assert_num_queries):
 
 
 def test_funnel_median_python_path_agrees_with_postgresql():
-    # given the March book; the SQLite fallback computes the medians in Python
-    build_march_book()
-    ended = funnel_queries._ended_stays(MARCH)
+    # given the March book (owner A) plus a customer of owner B whose history starts with a move
+    # (its stay begins at its creation) and two changes at the same instant (ordered by id)
+    ana, bruno = UserFactory(), UserFactory()
+    build_march_book(owner=ana)
+    late = history((Stage.ADOPTION, local(3, 11)), (Stage.RETENTION, local(3, 11)), owner=bruno)
+    StageChange.objects.filter(customer=late, from_stage="").update(from_stage=Stage.ADOPTION, to_stage=Stage.ADOPTION)
+    Customer.objects.filter(pk=late.pk).update(created_at=local(3, 1))
 
-    # then both paths give adoption (3 stays, 20 days) and retention (2 stays, 25 days)
-    expected = {Stage.ADOPTION: (3, 20 * DAY), Stage.RETENTION: (2, 25 * DAY)}
-    assert funnel_queries._medians_python(ended) == expected
-    if connection.vendor == "postgresql":  # the suite's database; SQLite has no percentile_cont
-        assert funnel_queries._medians_sql(ended) == expected
+    def both(f: KpiFilter) -> tuple[dict, dict]:
+        python = funnel_queries._medians_python(funnel_queries._ended_stays(f))
+        if connection.vendor != "postgresql":  # the suite's database; SQLite has only the Python path
+            return python, python
+        return python, funnel_queries._medians_postgresql(f)
+
+    # then both paths give, for owner A: adoption 3 stays, median 20 days; retention 2, median 25 days
+    mine = KpiFilter(start=MARCH.start, end=MARCH.end, owner_id=ana.pk)
+    assert both(mine) == ({Stage.ADOPTION: (3, 20 * DAY), Stage.RETENTION: (2, 25 * DAY)},) * 2
+    # for owner B: "adoption → adoption" 11 Mar (10 days after creation), then → retention at the
+    # same instant (0 s after it); median of 10 days and 0 s = 5 days
+    theirs = KpiFilter(start=MARCH.start, end=MARCH.end, owner_id=bruno.pk)
+    assert both(theirs) == ({Stage.ADOPTION: (2, 5 * DAY)},) * 2
+    # and for the whole book: adoption 10, 20, 30, 10 days and 0 s → 10 days; retention as for A
+    assert both(MARCH) == ({Stage.ADOPTION: (5, 10 * DAY), Stage.RETENTION: (2, 25 * DAY)},) * 2
 
 
 def test_funnel_counts_a_customer_once_per_stage_and_moves_after_the_period_do_not_convert():
