@@ -9,7 +9,7 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         from posvenda import events
 
-        from . import health_handlers
+        from . import handlers, health_handlers
 
         # Events that move a measure of the health score (docs/metrics.md, "Health score"): the
         # customer is recomputed in a worker. Ticket SLA breaches and e-mail opens have no event;
@@ -26,3 +26,5 @@ class MetricsConfig(AppConfig):
             events.subscribe(name, health_handlers.on_customer_event)
         events.subscribe(events.CUSTOMERS_IMPORTED, health_handlers.on_customers_imported)
         events.subscribe(events.ORDERS_IMPORTED, health_handlers.on_orders_imported)
+        # Imported order history lands in days already rolled up: forget those days' roll-ups.
+        events.subscribe(events.ORDERS_IMPORTED, handlers.on_orders_imported)

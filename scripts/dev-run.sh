@@ -21,6 +21,7 @@ $PY manage.py load_support_demo
 $PY manage.py load_loyalty_demo
 $PY manage.py load_reviews_demo
 $PY manage.py health_recompute  # health scores for the demo book (then nightly by beat)
+$PY manage.py metrics_rollup    # daily KPI roll-ups of the demo history (then nightly by beat)
 
 pids=()
 cleanup() {

@@ -228,3 +228,34 @@ def test_rollup_recent_resumes_and_refreshes_recent_days(book):
     rollups.invalidate({D1})
     assert rollups.rollup_recent(refresh_days=0, until=until) == [D1]
     assert expected_figures(rollups.counts(PERIOD)) == HAND
+
+
+def test_the_nightly_task_run_twice_rolls_each_day_once(book, monkeypatch):
+    from metrics import tasks
+
+    monkeypatch.setattr(rollups, "today", lambda: D2 + timedelta(days=2))
+    assert tasks.rollup_recent() == 3  # D1, D2, D3 (the 35-day refresh window holds the same days)
+    rows = DailyCount.objects.count()
+    tasks.rollup_recent()
+    assert DailyCount.objects.count() == rows
+    assert expected_figures(rollups.counts(PERIOD)) == HAND
+
+
+def test_importing_orders_forgets_the_roll_ups_of_their_days(
+    book, manager, tmp_path, django_capture_on_commit_callbacks
+):
+    from customers import importer
+
+    mine, _theirs = book
+    rollups.rollup_day(D1)
+    rollups.rollup_day(D2)
+    csv = tmp_path / "orders.csv"
+    csv.write_text(
+        f"external_id,customer_external_id,purchased_at,amount,status\nIMP-1,{mine.external_id},2026-03-10 15:00,30.00,paid\n",
+        encoding="utf-8",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.import_path(csv, "orders", manager)
+    # D1 is computed live again and sees the imported order: 2 paid orders, R$ 130.00 on D1 + 50.50 on D2
+    assert not RollupDay.objects.filter(day=D1).exists() and RollupDay.objects.filter(day=D2).exists()
+    assert activity.orders(rollups.counts(PERIOD))["revenue"].value == Decimal("180.50")
