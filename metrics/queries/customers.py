@@ -1,8 +1,10 @@
 """Customer and revenue KPIs, computed live from contracts and orders: logo churn, revenue churn
 (gross, GRR, NRR), repurchase, the repeat-customer rate, cohort retention and the monthly churn and
 repurchase trends. None of them adds up over days (a customer counts once per period however many
-days it bought or stayed), so they are not in the daily roll-ups; each is one aggregate query over
-a per-customer grouped subquery, the same ORM on PostgreSQL and SQLite.
+days it bought or stayed), so they are not in the daily roll-ups. Each is one query: the ORM groups
+the rows per customer (with a count per day or month it needs), and the totals over customers are
+taken either by the ORM or, for the trends and cohorts, by plain SQL around the ORM's own SQL
+(``per_customer_totals``) — the same code on PostgreSQL and SQLite.
 
 Definitions, period edges and worked examples: docs/metrics.md "Customers and revenue" and
 "Cohort retention". Every function takes a KpiFilter and honours its customer slice.
@@ -26,7 +28,6 @@ from ..filters import KpiFilter
 
 ONE = Decimal("0.1")
 CENTS = Decimal("0.01")
-ZERO = Decimal("0.00")
 Basis = Literal["purchase", "contract"]
 
 
