@@ -217,7 +217,8 @@ POINT_IN_TIME = {"loyalty_liability"}
 
 
 def _detail(key: str, kpi: Kpi) -> str:
-    p = kpi.parts
+    # counters are Decimals summed from the roll-ups: show them as whole numbers
+    p = {k: int(v) if isinstance(v, Decimal) and v == v.to_integral_value() else v for k, v in kpi.parts.items()}
     if key == "nps":
         return " · ".join(
             (
@@ -229,19 +230,19 @@ def _detail(key: str, kpi: Kpi) -> str:
     if key in ("csat", "ces"):
         return ngettext("%(n)s answer", "%(n)s answers", p["answers"]) % {"n": p["answers"]}
     if key == "response_rate":
-        sent = int(p["sent"])
+        sent = p["sent"]
         return ngettext("%(a)s of %(s)s invitation", "%(a)s of %(s)s invitations", sent) % {
             "a": p["answered"],
             "s": sent,
         }
     if key == "sla_met":
-        total = int(p["with_policy"])
+        total = p["with_policy"]
         return ngettext("%(m)s of %(t)s ticket with an SLA", "%(m)s of %(t)s tickets with an SLA", total) % {
             "m": p["met"],
             "t": total,
         }
     if key == "referrals":
-        sent = int(p["sent"])
+        sent = p["sent"]
         return ngettext("%(s)s referral sent", "%(s)s referrals sent", sent) % {"s": sent}
     if key == "reputation":
         return ngettext("%(n)s review", "%(n)s reviews", p["reviews"]) % {"n": p["reviews"]}

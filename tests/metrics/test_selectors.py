@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from metrics import rollups, selectors
 from metrics.filters import KpiFilter
@@ -28,6 +29,12 @@ def test_cards_show_the_period_and_the_previous_one(book):  # noqa: F811
     nps = card(board, "nps")
     assert (nps.value, nps.previous, nps.change) == (Decimal("25.0"), Decimal("100.0"), Decimal("-75.0"))
     assert nps.better == "up" and nps.group == "surveys"
+    # counters summed as Decimals read as whole numbers ("10 of 11", not "10.00 of 11")
+    with translation.override("en"):
+        details = {c.key: c.detail for c in selectors.dashboard(PERIOD).cards}
+    assert details["nps"] == "2 promoters · 1 passive · 1 detractor"
+    assert details["response_rate"] == "10 of 11 invitations"
+    assert details["sla_met"] == "1 of 2 tickets with an SLA"
     revenue = card(board, "revenue")
     assert (revenue.value, revenue.previous, revenue.change) == (Decimal("150.50"), Decimal(0), Decimal("150.50"))
     # a KPI with no data in either period is None, never 0
