@@ -361,11 +361,13 @@ def _chart_email(f: KpiFilter, per_day: dict[date, Counts]) -> Chart:
     )
 
 
-def _chart_funnel(f: KpiFilter) -> Chart:
+def _funnel(f: KpiFilter) -> list[dict[str, Any]]:
     from .queries.funnel import funnel
 
-    data = funnel(f).as_dict()
-    rows = data["stages"]
+    return funnel(f).as_dict()["stages"]
+
+
+def _chart_funnel(rows: list[dict[str, Any]]) -> Chart:
     return Chart(
         "funnel",
         _("Customers per stage and conversion"),
@@ -381,6 +383,18 @@ def _chart_funnel(f: KpiFilter) -> Chart:
                 "pct",
             ),
         ],
+    )
+
+
+def _chart_funnel_time(rows: list[dict[str, Any]]) -> Chart:
+    """Median days in each stage, of the stays that ended in the period (docs "Funnel")."""
+    return Chart(
+        "funnel_time",
+        _("Median days in each stage"),
+        "bar",
+        "days",
+        [row["label"] for row in rows],
+        [Series("median_days", _("Median days"), [_f(row.get("median_days")) for row in rows], "days")],
     )
 
 
@@ -457,6 +471,7 @@ CHART_KEYS = [
     "nps_trend",
     "nps_distribution",
     "funnel",
+    "funnel_time",
     "churn_repurchase_trend",
     "tmr_sla_trend",
     "health_distribution",
@@ -465,10 +480,18 @@ CHART_KEYS = [
 
 
 def _charts(f: KpiFilter, per_day: dict[date, Counts], counts: Counts, keys: list[str]) -> list[Chart]:
+    funnel_rows: list[list[dict[str, Any]]] = []  # the funnel KPI once for its two charts
+
+    def stages() -> list[dict[str, Any]]:
+        if not funnel_rows:
+            funnel_rows.append(_funnel(f))
+        return funnel_rows[0]
+
     builders: dict[str, Callable[[], Chart]] = {
         "nps_trend": lambda: _chart_nps_trend(f, per_day),
         "nps_distribution": lambda: _chart_nps_distribution(f, counts),
-        "funnel": lambda: _chart_funnel(f),
+        "funnel": lambda: _chart_funnel(stages()),
+        "funnel_time": lambda: _chart_funnel_time(stages()),
         "churn_repurchase_trend": lambda: _chart_churn_repurchase(f),
         "tmr_sla_trend": lambda: _chart_tmr_sla(f, per_day),
         "health_distribution": lambda: _chart_health(f),

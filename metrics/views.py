@@ -62,6 +62,7 @@ LAYOUT = [
     "churn_repurchase_trend",
     "tmr_sla_trend",
     "funnel",
+    "funnel_time",
     "email_trend",
     "health_distribution",
 ]

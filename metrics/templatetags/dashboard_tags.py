@@ -17,7 +17,7 @@ register = template.Library()
 
 MISSING = "—"
 # Decimals shown per unit; None: whole numbers (counts).
-DECIMALS = {"hours": 1, "pct": 1, "score": 1, "stars": 1, "mean": 2, "count": None}
+DECIMALS = {"hours": 1, "days": 1, "pct": 1, "score": 1, "stars": 1, "mean": 2, "count": None}
 HEAT_BUCKETS = 10
 
 
@@ -46,6 +46,8 @@ def kpi_value(value: Any, unit: str = "") -> str:
         return f"{text} ★"
     if unit == "hours":
         return f"{text} h"
+    if unit == "days":
+        return f"{text} d"
     return text
 
 

@@ -32,6 +32,8 @@
         return one.format(value) + "%";
       case "hours":
         return one.format(value) + " h";
+      case "days":
+        return one.format(value) + " d";
       case "seconds":
         return one.format(value / 3600) + " h";
       case "brl":

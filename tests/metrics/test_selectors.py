@@ -101,3 +101,23 @@ def test_loyalty_liability_follows_the_slice(book, agent):  # noqa: F811
     own = selectors.kpi(KpiFilter(start=D1, end=D2, owner_id=agent.pk), "loyalty_liability")
     assert Decimal(str(whole["points"])) == 140 and Decimal(str(own["points"])) == 100
     assert Decimal(str(own["value"])) == (100 * value).quantize(Decimal("0.01"))
+
+
+def test_funnel_time_chart_shows_the_median_days_of_the_stays_that_ended(agent):
+    from funnel.models import StageChange
+
+    # two customers entered adoption on D1 at 00:00; one moved on after 1.5 days, the other after 3.5
+    for hours in (36, 84):
+        customer = CustomerFactory(owner=agent)
+        StageChange.objects.create(customer=customer, from_stage="", to_stage="adoption", changed_at=at(D1, 0))
+        StageChange.objects.create(
+            customer=customer,
+            from_stage="adoption",
+            to_stage="retention",
+            changed_at=at(D1, 0) + timedelta(hours=hours),
+        )
+    week = KpiFilter(start=D1, end=D1 + timedelta(days=6))
+    chart = selectors.chart(week, "funnel_time")
+    adoption = chart.series[0].data[0]
+    # median of 1.5 and 3.5 days = 2.5; no stay in the other stages ended → None
+    assert adoption == 2.5 and chart.series[0].data[1] is None and chart.unit == "days"
