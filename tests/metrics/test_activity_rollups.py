@@ -94,7 +94,10 @@ def book(agent, other_agent):
     for score in (7, 6, 2):
         answer(theirs, Kind.CES, score, at(D2, 15))
     # Tickets resolved: 1 h, 2 h, 10 h; first responses 600 s, 1,200 s, none; two with an SLA, one met.
-    policy = SlaPolicy.objects.filter(priority="normal").first()  # seeded by a data migration
+    # the data migration seeds one; a transactional test elsewhere may have flushed it
+    policy = SlaPolicy.objects.filter(priority="normal", segment=None).first() or SlaPolicy.objects.create(
+        name="p", priority="normal", first_response_minutes=60, resolution_minutes=600
+    )
     ticket(mine, resolved=at(D1, 11), hours=1, frt=600, policy=policy, met=True)
     ticket(mine, resolved=at(D2, 11), hours=2, frt=1200, policy=policy, met=False)
     ticket(theirs, resolved=at(D2, 16), hours=10, frt=None, policy=None, met=True)
