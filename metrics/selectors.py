@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from surveys.models import SCALES, Kind
 
 from . import rollups
+from .cache import cached
 from .filters import KpiFilter
 from .health import pulled_down
 from .models import HealthBand, HealthScore
@@ -100,8 +101,10 @@ class _Ctx:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def once(self, name: str, fn: Callable[[], Any]) -> Any:
+        """A live (non-additive) KPI's result, computed once per request and kept in the short-lived
+        metrics cache (metrics/cache.py) for the same period and slice."""
         if name not in self._cache:
-            self._cache[name] = fn()
+            self._cache[name] = cached(name, self.f, fn)
         return self._cache[name]
 
 
@@ -364,7 +367,8 @@ def _chart_email(f: KpiFilter, per_day: dict[date, Counts]) -> Chart:
 def _funnel(f: KpiFilter) -> list[dict[str, Any]]:
     from .queries.funnel import funnel
 
-    return funnel(f).as_dict()["stages"]
+    # the result object is cached (its labels are translated when read, in the page's language)
+    return cached("funnel", f, lambda: funnel(f)).as_dict()["stages"]
 
 
 def _chart_funnel(rows: list[dict[str, Any]]) -> Chart:
@@ -401,8 +405,8 @@ def _chart_funnel_time(rows: list[dict[str, Any]]) -> Chart:
 def _chart_churn_repurchase(f: KpiFilter) -> Chart:
     from .queries import customers
 
-    churn = customers.churn_trend(f)
-    repurchase = customers.repurchase_trend(f)
+    churn = cached("churn_trend", f, lambda: customers.churn_trend(f))
+    repurchase = cached("repurchase_trend", f, lambda: customers.repurchase_trend(f))
     return Chart(
         "churn_repurchase_trend",
         _("Churn and repurchase per month (%)"),
@@ -421,7 +425,11 @@ def _health_scores(f: KpiFilter):  # noqa: ANN202 - QuerySet[HealthScore]
 
 
 def _chart_health(f: KpiFilter) -> Chart:
-    counts = dict(_health_scores(f).order_by().values_list("band").annotate(n=Count("pk")).values_list("band", "n"))
+    counts = cached(
+        "health_bands",
+        f,
+        lambda: dict(_health_scores(f).order_by().values_list("band").annotate(n=Count("pk")).values_list("band", "n")),
+    )
     bands = [HealthBand.RED, HealthBand.YELLOW, HealthBand.GREEN]
     return Chart(
         "health_distribution",
@@ -435,6 +443,10 @@ def _chart_health(f: KpiFilter) -> Chart:
 
 def at_risk(f: KpiFilter, *, limit: int = AT_RISK_LIMIT) -> list[dict[str, Any]]:
     """The lowest health scores in the red band, with the measure that pulled each down most."""
+    return cached(f"at_risk:{limit}", f, lambda: _at_risk(f, limit))
+
+
+def _at_risk(f: KpiFilter, limit: int) -> list[dict[str, Any]]:
     rows = (
         _health_scores(f)
         .filter(band=HealthBand.RED)
@@ -461,7 +473,7 @@ def at_risk(f: KpiFilter, *, limit: int = AT_RISK_LIMIT) -> list[dict[str, Any]]
 def cohorts(f: KpiFilter, *, basis: str = "purchase") -> Cohorts:
     from .queries.customers import cohort_retention
 
-    data = cohort_retention(f, basis=basis).as_dict()
+    data = cached(f"cohorts:{basis}", f, lambda: cohort_retention(f, basis=basis)).as_dict()
     rows = [CohortRow(r["cohort"], r["size"], [_f(c) for c in r["cells"]]) for r in data["cohorts"]]
     width = max((len(r.cells) for r in rows), default=0)
     return Cohorts(basis, [f"M{n}" for n in range(width)], rows)

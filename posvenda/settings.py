@@ -186,6 +186,9 @@ SUPPORT_REPLY_TO_EMAIL = env("SUPPORT_REPLY_TO_EMAIL", default="")
 # --- Metrics: the nightly roll-up re-rolls this many recent days, whose counters still move
 # (late survey answers, e-mail opens and clicks; docs/metrics.md "Roll-ups").
 METRICS_REFRESH_DAYS = env.int("METRICS_REFRESH_DAYS", default=35)
+# KPIs that are not sums of daily counters (churn, retention, repurchase, cohorts, funnel, medians)
+# are recomputed at most this often per period and slice; 0 computes them on every request.
+METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=600)
 
 # --- REST API
 REST_FRAMEWORK = {

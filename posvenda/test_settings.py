@@ -17,3 +17,5 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 WHITENOISE_USE_FINDERS = True
+# Tests build different books on the same dates: cached KPI results would leak between them.
+METRICS_CACHE_SECONDS = 0

@@ -123,3 +123,55 @@ def test_funnel_time_chart_shows_the_median_days_of_the_stays_that_ended(agent):
     adoption = chart.series[0].data[0]
     # median of 1.5 and 3.5 days = 2.5; no stay in the other stages ended → None
     assert adoption == 2.5 and chart.series[0].data[1] is None and chart.unit == "days"
+
+
+@pytest.fixture
+def kpi_cache(settings):
+    from django.core.cache import cache
+
+    settings.METRICS_CACHE_SECONDS = 600
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_live_kpis_are_cached_for_the_period_but_counters_are_not(book, kpi_cache):  # noqa: F811
+    mine, _theirs = book
+    with CaptureQueriesContext(connection) as first:
+        board = selectors.dashboard(PERIOD)
+    repurchase_before = card(board, "repurchase").value
+    with CaptureQueriesContext(connection) as second:
+        selectors.dashboard(PERIOD)
+    # the second view reads churn, repurchase, cohorts, funnel, medians and health from the cache
+    assert len(second.captured_queries) < len(first.captured_queries) - 10
+    # a new order: revenue (a counter) moves at once; the repurchase rate waits for the cache to expire
+    from tests.factories import OrderFactory
+
+    OrderFactory(customer=mine, amount=Decimal("10.00"), purchased_at=at(D2, 20))
+    board = selectors.dashboard(PERIOD)
+    assert card(board, "revenue").value == Decimal("160.50")
+    assert card(board, "repurchase").value == repurchase_before
+
+
+def test_cached_results_are_read_in_the_language_of_each_request(book, kpi_cache):  # noqa: F811
+    with translation.override("en"):
+        english = selectors.chart(PERIOD, "funnel").labels
+    with translation.override("pt-br"):
+        portuguese = selectors.chart(PERIOD, "funnel").labels
+    assert english[0] == "Adoption" and portuguese[0] == "Adoção"
+
+
+def test_an_unreachable_cache_is_skipped(book, settings, caplog):  # noqa: F811
+    settings.METRICS_CACHE_SECONDS = 600
+    # a real Redis client against a port where nothing listens
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    from django.core.cache import caches
+
+    caches._settings = None  # noqa: SLF001 - rebuild the cache handler from the overridden settings
+    try:
+        assert card(selectors.dashboard(PERIOD), "nps").value == Decimal("25.0")
+        assert "metrics cache unavailable" in caplog.text
+    finally:
+        caches._settings = None  # noqa: SLF001
