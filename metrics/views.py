@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -119,6 +120,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             charts=charts,
             charts_json=[item["json"] for item in charts if item["has_data"]],
             query=urlencode(board.filter.as_params()),
+            cache_minutes=max(settings.METRICS_CACHE_SECONDS // 60, 1) if settings.METRICS_CACHE_SECONDS > 0 else 0,
         )
     return render(request, "metrics/dashboard.html", context)
 
