@@ -24,11 +24,10 @@ from surveys.models import SCALES, Invitation, Kind, Response
 from surveys.selectors import nps_value
 
 from ..filters import KpiFilter
+from .common import ONE, TWO, json_value, pct
 
 # (day, owner_id, segment_id, customer kind, counter key, value)
 FactRow = tuple[date, int | None, int | None, str, str, Decimal]
-ONE = Decimal("0.1")
-TWO = Decimal("0.01")
 
 
 def _grouped(
@@ -216,12 +215,6 @@ FACT_SOURCES: tuple[Callable[[datetime, datetime, KpiFilter | None], Iterable[Fa
 # --- KPIs: formulas over summed counters -----------------------------------------------------
 
 
-def pct(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(ONE, rounding=ROUND_HALF_UP)
-
-
 def _mean(total: Decimal | int, n: Decimal | int, places: Decimal = ONE) -> Decimal | None:
     if not n:
         return None
@@ -247,13 +240,7 @@ class Kpi:
     parts: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": _json(self.value), **{k: _json(v) for k, v in self.parts.items()}}
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value) if value != value.to_integral_value() or value.as_tuple().exponent < 0 else int(value)
-    return value
+        return {"value": json_value(self.value), **{k: json_value(v) for k, v in self.parts.items()}}
 
 
 def nps(c: Counts) -> Kpi:

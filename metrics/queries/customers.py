@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import connection
@@ -25,8 +25,8 @@ from django.utils import timezone
 from customers.models import Contract, Order
 
 from ..filters import KpiFilter
+from .common import json_value, pct
 
-ONE = Decimal("0.1")
 CENTS = Decimal("0.01")
 Basis = Literal["purchase", "contract"]
 
@@ -34,24 +34,8 @@ Basis = Literal["purchase", "contract"]
 # --- shared helpers ---------------------------------------------------------------------------
 
 
-def _pct(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
-    """part ÷ whole × 100, one decimal; None when the denominator is empty (never a fake 0)."""
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(ONE, rounding=ROUND_HALF_UP)
-
-
 def _money(value: Decimal | int | None) -> Decimal:
     return Decimal(value or 0).quantize(CENTS)
-
-
-def _json(value: Any) -> Any:
-    """JSON-safe: Decimals as floats (like metrics/queries/activity.py), dates as ISO strings."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def _local_midnight(day: date) -> datetime:
@@ -167,7 +151,7 @@ class LogoChurn:
             "active_start": self.active_start,
             "churned": self.churned,
             "active_end": self.active_end,
-            "rate": _json(self.rate),
+            "rate": json_value(self.rate),
         }
 
 
@@ -182,7 +166,7 @@ def logo_churn(f: KpiFilter) -> LogoChurn:
         active_start=row["active_start"],
         churned=row["churned"],
         active_end=row["active_end"],
-        rate=_pct(row["churned"], row["active_start"]),
+        rate=pct(row["churned"], row["active_start"]),
     )
 
 
@@ -210,14 +194,14 @@ class RevenueChurn:
     def as_dict(self) -> dict[str, Any]:
         return {
             "customers": self.customers,
-            "mrr_start": _json(self.mrr_start),
-            "mrr_end": _json(self.mrr_end),
-            "churned_mrr": _json(self.churned_mrr),
-            "contraction": _json(self.contraction),
-            "expansion": _json(self.expansion),
-            "gross_churn": _json(self.gross_churn),
-            "grr": _json(self.grr),
-            "nrr": _json(self.nrr),
+            "mrr_start": json_value(self.mrr_start),
+            "mrr_end": json_value(self.mrr_end),
+            "churned_mrr": json_value(self.churned_mrr),
+            "contraction": json_value(self.contraction),
+            "expansion": json_value(self.expansion),
+            "gross_churn": json_value(self.gross_churn),
+            "grr": json_value(self.grr),
+            "nrr": json_value(self.nrr),
         }
 
 
@@ -244,9 +228,9 @@ def revenue_churn(f: KpiFilter) -> RevenueChurn:
         churned_mrr=churned,
         contraction=contraction,
         expansion=expansion,
-        gross_churn=_pct(lost, start),
-        grr=_pct(start - lost, start),
-        nrr=_pct(start - lost + expansion, start),
+        gross_churn=pct(lost, start),
+        grr=pct(start - lost, start),
+        nrr=pct(start - lost + expansion, start),
     )
 
 
@@ -265,7 +249,7 @@ class Repurchase:
     rate: Decimal | None  # repeat_buyers ÷ buyers, %
 
     def as_dict(self) -> dict[str, Any]:
-        return {"buyers": self.buyers, "repeat_buyers": self.repeat_buyers, "rate": _json(self.rate)}
+        return {"buyers": self.buyers, "repeat_buyers": self.repeat_buyers, "rate": json_value(self.rate)}
 
 
 def repurchase(f: KpiFilter) -> Repurchase:
@@ -277,7 +261,7 @@ def repurchase(f: KpiFilter) -> Repurchase:
         .annotate(n=Count("customer_id"))
         .aggregate(buyers=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     )
-    return Repurchase(buyers=row["buyers"], repeat_buyers=row["repeat"], rate=_pct(row["repeat"], row["buyers"]))
+    return Repurchase(buyers=row["buyers"], repeat_buyers=row["repeat"], rate=pct(row["repeat"], row["buyers"]))
 
 
 @dataclass(frozen=True)
@@ -287,7 +271,7 @@ class RepeatCustomerRate:
     rate: Decimal | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"customers": self.customers, "repeat_customers": self.repeat_customers, "rate": _json(self.rate)}
+        return {"customers": self.customers, "repeat_customers": self.repeat_customers, "rate": json_value(self.rate)}
 
 
 def repeat_customer_rate(f: KpiFilter) -> RepeatCustomerRate:
@@ -300,7 +284,7 @@ def repeat_customer_rate(f: KpiFilter) -> RepeatCustomerRate:
         .aggregate(customers=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     )
     return RepeatCustomerRate(
-        customers=row["customers"], repeat_customers=row["repeat"], rate=_pct(row["repeat"], row["customers"])
+        customers=row["customers"], repeat_customers=row["repeat"], rate=pct(row["repeat"], row["customers"])
     )
 
 
@@ -341,7 +325,7 @@ def churn_trend(f: KpiFilter) -> ChurnTrend:
     points = []
     for i, (month, start, end) in enumerate(segments):
         active, churned = row[f"s{i}"], row[f"c{i}"]
-        churn = LogoChurn(active_start=active, churned=churned, active_end=row[f"e{i}"], rate=_pct(churned, active))
+        churn = LogoChurn(active_start=active, churned=churned, active_end=row[f"e{i}"], rate=pct(churned, active))
         points.append(ChurnPoint(month=month, start=start, end=end, churn=churn))
     return ChurnTrend(points=tuple(points))
 
@@ -386,7 +370,7 @@ def repurchase_trend(f: KpiFilter) -> RepurchaseTrend:
     points = []
     for i, (month, start, end) in enumerate(segments):
         buyers, repeat = row[f"b{i}"], row[f"r{i}"]
-        point = Repurchase(buyers=buyers, repeat_buyers=repeat, rate=_pct(repeat, buyers))
+        point = Repurchase(buyers=buyers, repeat_buyers=repeat, rate=pct(repeat, buyers))
         points.append(RepurchasePoint(month=month, start=start, end=end, repurchase=point))
     return RepurchaseTrend(points=tuple(points))
 
@@ -401,7 +385,7 @@ class Cohort:
     cells: tuple[Decimal | None, ...]  # cells[k]: % retained k months after the cohort month (k = 0…months)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cohort": self.month.strftime("%Y-%m"), "size": self.size, "cells": [_json(c) for c in self.cells]}
+        return {"cohort": self.month.strftime("%Y-%m"), "size": self.size, "cells": [json_value(c) for c in self.cells]}
 
 
 @dataclass(frozen=True)
@@ -443,7 +427,7 @@ def cohort_retention(f: KpiFilter, *, basis: Basis = "purchase", months: int = 1
     for i, month in enumerate(cohorts):
         row = groups.get(i, {})
         size = row.get("size", 0)
-        cells = tuple(_pct(row.get(f"w{i + k}", 0), size) if i + k < len(window) else None for k in range(months + 1))
+        cells = tuple(pct(row.get(f"w{i + k}", 0), size) if i + k < len(window) else None for k in range(months + 1))
         out.append(Cohort(month=month, size=size, cells=cells))
     return CohortRetention(basis=basis, months=months, cohorts=tuple(out))
 

@@ -29,19 +29,13 @@ from customers.models import Customer
 from funnel.models import StageChange
 
 from ..filters import KpiFilter
+from .common import ONE, pct
 from .customers import count_where, per_customer_totals
 
 Stage = Customer.Stage
 # The funnel's order; churned is where a customer leaves it, not a step forward.
 LIVE_STAGES: tuple[str, ...] = (Stage.ADOPTION, Stage.RETENTION, Stage.EXPANSION, Stage.EVANGELIZATION)
-ONE = Decimal("0.1")
 DAY_SECONDS = 86400
-
-
-def _pct(part: int, whole: int) -> Decimal | None:
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(ONE, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,7 @@ def funnel(f: KpiFilter) -> Funnel:
                 entered=entered,
                 advanced=advanced,
                 churned=flow[f"churned_{stage}"] if stage in LIVE_STAGES else None,
-                conversion=_pct(advanced, entered) if advanced is not None else None,
+                conversion=pct(advanced, entered) if advanced is not None else None,
                 stays=stays.get(stage, (0, None))[0],
                 median_seconds=stays.get(stage, (0, None))[1],
             )
