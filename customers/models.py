@@ -181,7 +181,10 @@ class Order(TimeStampedModel):
             models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_non_negative"),
             models.CheckConstraint(condition=~Q(external_id=""), name="order_external_id_not_empty"),
         ]
-        indexes = [models.Index(fields=["customer", "-purchased_at"], name="order_customer_date_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-purchased_at"], name="order_customer_date_idx"),
+            models.Index(fields=["purchased_at"], name="order_purchased_idx"),  # metrics: orders per day
+        ]
 
     def __str__(self) -> str:
         return self.external_id or f"#{self.pk}"

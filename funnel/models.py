@@ -92,7 +92,10 @@ class StageChange(models.Model):
         ordering = ["-changed_at", "-id"]
         verbose_name = _("stage change")
         verbose_name_plural = _("stage changes")
-        indexes = [models.Index(fields=["customer", "-changed_at", "-id"], name="stagechange_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-changed_at", "-id"], name="stagechange_customer_idx"),
+            models.Index(fields=["changed_at"], name="stagechange_changed_idx"),  # metrics: moves per day
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_stage or '-'} → {self.to_stage}"

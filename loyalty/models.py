@@ -207,6 +207,10 @@ class Referral(models.Model):
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
         constraints = [models.UniqueConstraint(fields=["referrer", "email"], name="referral_once_per_email")]
+        indexes = [  # metrics: referrals made and converted per day
+            models.Index(fields=["created_at"], name="referral_created_idx"),
+            models.Index(fields=["converted_at"], condition=Q(converted_at__isnull=False), name="referral_converted_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.referrer} → {self.email}"

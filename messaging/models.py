@@ -144,6 +144,8 @@ class Message(models.Model):
             ),
             # Campaign results aggregate over source = "campaign:<id>" (funnel.campaigns).
             models.Index(fields=["source"], condition=~Q(source=""), name="message_source_idx"),
+            # metrics: e-mails sent per day
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="message_sent_idx"),
         ]
 
     def __str__(self) -> str:

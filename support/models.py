@@ -237,6 +237,7 @@ class Ticket(TimeStampedModel):
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
             models.Index(fields=["customer", "-opened_at"], name="ticket_customer_idx"),
             models.Index(fields=["resolved_at"], name="ticket_resolved_idx"),
+            models.Index(fields=["opened_at"], name="ticket_opened_idx"),  # metrics: tickets opened per day
         ]
 
     def __str__(self) -> str:

@@ -242,6 +242,8 @@ class Invitation(models.Model):
             models.Index(fields=["status", "due_at"], name="invitation_due_idx"),
             models.Index(fields=["status", "reminder_due_at"], name="invitation_reminder_idx"),
             models.Index(fields=["customer", "sent_at"], name="invitation_customer_sent_idx"),
+            # metrics: invitations sent per day (response rate roll-up, today's live figure)
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="invitation_sent_idx"),
         ]
 
     def __str__(self) -> str:
@@ -316,6 +318,7 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["survey", "-answered_at"], name="response_survey_idx"),
             models.Index(fields=["customer", "kind", "-answered_at"], name="response_customer_kind_idx"),
+            models.Index(fields=["answered_at"], name="response_answered_idx"),  # metrics: answers per day
             models.Index(fields=["follow_up_due"], condition=Q(follow_up_due=True), name="response_follow_up_idx"),
         ]
 

@@ -262,3 +262,15 @@ def test_importing_orders_forgets_the_roll_ups_of_their_days(
     # D1 is computed live again and sees the imported order: 2 paid orders, R$ 130.00 on D1 + 50.50 on D2
     assert not RollupDay.objects.filter(day=D1).exists() and RollupDay.objects.filter(day=D2).exists()
     assert activity.orders(rollups.counts(PERIOD))["revenue"].value == Decimal("180.50")
+
+
+def test_daily_totals_are_the_sum_of_the_slices(book):
+    from django.db.models import Sum
+
+    from metrics.models import DailyTotal
+
+    rollups.rollup_day(D2)
+    rollups.rollup_day(D2)  # twice: replaced, not added
+    by_key = dict(DailyCount.objects.filter(day=D2).values_list("key").annotate(v=Sum("value")).values_list("key", "v"))
+    totals = dict(DailyTotal.objects.filter(day=D2).values_list("key", "value"))
+    assert totals == by_key and totals["orders.revenue"] == Decimal("50.50")
