@@ -97,8 +97,16 @@ def _f(value: Any) -> float | None:
 @dataclass
 class _Ctx:
     f: KpiFilter
-    counts: Counts
+    given_counts: Counts | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counts:
+        """The period's summed counters, read on first use: a KPI computed from the source tables
+        alone (churn, retention, repurchase, liability…) costs no roll-up query."""
+        if self.given_counts is None:
+            self.given_counts = rollups.counts(self.f)
+        return self.given_counts
 
     def once(self, name: str, fn: Callable[[], Any]) -> Any:
         """A live (non-additive) KPI's result, computed once per request and kept in the short-lived
@@ -252,20 +260,15 @@ def _detail(key: str, kpi: Kpi) -> str:
     return ""
 
 
-def _compute(keys: list[str], f: KpiFilter, counts: Counts) -> dict[str, Kpi]:
-    ctx = _Ctx(f=f, counts=counts)
+def _compute(keys: list[str], f: KpiFilter, counts: Counts | None = None) -> dict[str, Kpi]:
+    ctx = _Ctx(f=f, given_counts=counts)
     return {key: REGISTRY[key][4](ctx) for key in keys}
 
 
 def cards(f: KpiFilter, *, counts: Counts | None = None, previous_counts: Counts | None = None) -> list[Card]:
     keys = kpi_keys()
-    now = _compute(keys, f, counts if counts is not None else rollups.counts(f))
-    prev_f = f.previous()
-    before = _compute(
-        [k for k in keys if k not in POINT_IN_TIME],
-        prev_f,
-        previous_counts if previous_counts is not None else rollups.counts(prev_f),
-    )
+    now = _compute(keys, f, counts)
+    before = _compute([k for k in keys if k not in POINT_IN_TIME], f.previous(), previous_counts)
     out = []
     for key in keys:
         label, unit, better, group, _fn = REGISTRY[key]
@@ -281,10 +284,9 @@ def kpi(f: KpiFilter, key: str) -> dict[str, Any]:
     keys = kpi_keys()
     if key not in keys:
         raise KeyError(key)
-    result = _compute([key], f, rollups.counts(f))[key].as_dict()
+    result = _compute([key], f)[key].as_dict()
     if key not in POINT_IN_TIME:
-        prev = f.previous()
-        result["previous"] = _compute([key], prev, rollups.counts(prev))[key].as_dict()
+        result["previous"] = _compute([key], f.previous())[key].as_dict()
     label, unit, better, group, _fn = REGISTRY[key]
     return {"key": key, "label": str(label), "unit": unit, "better": better, "group": group, **result}
 

@@ -175,3 +175,12 @@ def test_an_unreachable_cache_is_skipped(book, settings, caplog):  # noqa: F811
         assert "metrics cache unavailable" in caplog.text
     finally:
         caches._settings = None  # noqa: SLF001
+
+
+def test_a_live_kpi_costs_no_roll_up_query(book):  # noqa: F811
+    with CaptureQueriesContext(connection) as queries:
+        selectors.kpi(PERIOD, "repurchase")
+    assert not [q for q in queries.captured_queries if "metrics_rollupday" in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        selectors.kpi(PERIOD, "nps")
+    assert [q for q in queries.captured_queries if "metrics_rollupday" in q["sql"]]
