@@ -172,8 +172,9 @@ def timed(
 class Results:
     """Figures for the end summary and bench/out/results.tsv."""
 
-    def __init__(self, commit_id: str) -> None:
+    def __init__(self, commit_id: str, label: str = "") -> None:
         self.commit = commit_id
+        self.label = f" [{label}]" if label else ""
         self.lines: list[str] = []
         self.figures: dict[str, Any] = {}
 
@@ -181,7 +182,9 @@ class Results:
         self.figures[name] = values
         cells = "\t".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        self.lines.append(f"{stamp}\tdashboard {name}\t{cells}\tload={load:.2f}\tcommit={self.commit.split()[0]}")
+        self.lines.append(
+            f"{stamp}\tdashboard{self.label} {name}\t{cells}\tload={load:.2f}\tcommit={self.commit.split()[0]}"
+        )
 
     def write(self) -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -1125,7 +1128,7 @@ class Bench:
 
         self.args = args
         self.quiet_wait = Quiet(args.max_load, args.wait)
-        self.results = Results(commit())
+        self.results = Results(commit(), args.label)
         self.f = filter_from_params({"period": "12m"})
         self.url = "/metrics/?period=12m"
         self.user, self.page, self.api = clients()
@@ -1382,6 +1385,7 @@ def main() -> None:
     parser.add_argument("--rollup-day-runs", type=int, default=3)
     parser.add_argument("--max-load", type=float, default=1.5, help="wait for a 1-minute load average below this")
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for it at most, per measurement")
+    parser.add_argument("--label", default="", help="tag for the results.tsv lines (an experiment)")
     parser.add_argument("--explain", type=int, default=0, help="EXPLAIN ANALYZE the N slowest queries of the page")
     args = parser.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -1,0 +1,8 @@
+-- Rendered by bench/bench_dashboard.py for the period 2025-12-01 – 2026-11-23 ("12m") and the previous
+-- period 2024-12-08 – 2025-11-30; local days in America/Sao_Paulo. Run: psql -X -d postgres://postgres@127.0.0.1:5432/posvenda_book_bench -f bench/dashboard_sql/referrals.sql
+-- Referrals sent (by creation) and converted (by conversion), both periods.
+SELECT 'sent', (created_at >= timestamptz '2025-12-01T00:00:00-03:00')::int, count(*) FROM loyalty_referral
+WHERE created_at >= timestamptz '2024-12-08T00:00:00-03:00' AND created_at < timestamptz '2026-11-24T00:00:00-03:00' GROUP BY 2
+UNION ALL
+SELECT 'converted', (converted_at >= timestamptz '2025-12-01T00:00:00-03:00')::int, count(*) FROM loyalty_referral
+WHERE converted_at >= timestamptz '2024-12-08T00:00:00-03:00' AND converted_at < timestamptz '2026-11-24T00:00:00-03:00' GROUP BY 2;

@@ -1,0 +1,7 @@
+-- Rendered by bench/bench_dashboard.py for the period 2025-12-01 – 2026-11-23 ("12m") and the previous
+-- period 2024-12-08 – 2025-11-30; local days in America/Sao_Paulo. Run: psql -X -d postgres://postgres@127.0.0.1:5432/posvenda_book_bench -f bench/dashboard_sql/tickets_opened.sql
+-- Tickets opened (both periods).
+SELECT (opened_at >= timestamptz '2025-12-01T00:00:00-03:00')::int AS bucket, count(*)
+FROM support_ticket
+WHERE opened_at >= timestamptz '2024-12-08T00:00:00-03:00' AND opened_at < timestamptz '2026-11-24T00:00:00-03:00'
+GROUP BY 1;
