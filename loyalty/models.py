@@ -209,7 +209,9 @@ class Referral(models.Model):
         constraints = [models.UniqueConstraint(fields=["referrer", "email"], name="referral_once_per_email")]
         indexes = [  # metrics: referrals made and converted per day
             models.Index(fields=["created_at"], name="referral_created_idx"),
-            models.Index(fields=["converted_at"], condition=Q(converted_at__isnull=False), name="referral_converted_idx"),
+            models.Index(
+                fields=["converted_at"], condition=Q(converted_at__isnull=False), name="referral_converted_idx"
+            ),
         ]
 
     def __str__(self) -> str:
