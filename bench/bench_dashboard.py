@@ -6,8 +6,8 @@
     .venv/bin/python bench/bench_dashboard.py --runs 3 --api-runs 5  # a quick look
 
 Reads the book that ``bench/gen_book.py`` wrote into ``posvenda_book_bench`` (it never generates
-or TRUNCATEs anything; the only rows it deletes and writes are the roll-ups ``metrics_dailycount``
-and ``metrics_rollupday``, which are derived data). Health scores must be there already
+or TRUNCATEs anything; the only rows it deletes and writes are the roll-ups — ``metrics_dailycount``,
+``metrics_dailytotal`` and ``metrics_rollupday``, derived data). Health scores must be there already
 (``manage.py health_recompute``). Period: "last 12 months" (``?period=12m``), the whole book.
 
 The KPIs that are not sums of daily counters (churn, retention, repurchase, trends, cohorts, the
@@ -241,6 +241,9 @@ def delete_rollups() -> tuple[int, int]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM metrics_dailycount")
         counts = cursor.rowcount
+        cursor.execute("SELECT to_regclass('metrics_dailytotal') IS NOT NULL")
+        if cursor.fetchone()[0]:  # the whole-book totals (metrics 0002), derived from the same days
+            cursor.execute("DELETE FROM metrics_dailytotal")
         cursor.execute("DELETE FROM metrics_rollupday")
         days = cursor.rowcount
     return counts, days
